@@ -1,0 +1,340 @@
+//! `Fleet`: the one handle the front end uses. It owns the actor registry,
+//! the ingest queue and the actors' arbiter; no `Addr` leaves this module's
+//! crate.
+//!
+//! Routing: an actor is spawned on first use (hydrating itself), evicted when
+//! idle, and a message that finds a closed mailbox is retried once on a fresh
+//! actor, which is safe because every update is idempotent (watermarks).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::aggregate::{AggregateActor, AggregateView, ApplyDelta, FlushAggregate, InspectAggregate};
+use crate::domain::Watermark;
+use crate::domain::usage::Usage;
+use crate::ingest::{Dispatch, IngestError, IngestRequest, PrinterUpdate, VerifiedUpload, Writer};
+use crate::printer::{ApplyUpdate, Flush, Inspect, PrinterActor, PrinterView};
+use crate::store::{Db, Scope};
+
+/// Capacities and timings of the actors, chosen on purpose (see ARCHITECTURE.md).
+#[derive(Debug, Clone)]
+pub struct ActorSettings {
+    /// Uploads waiting for the ingest writer; beyond it the hub answers 503.
+    pub ingest_queue: usize,
+    /// Uploads committed in one transaction at most.
+    pub max_batch: usize,
+    /// Mailbox capacity of a printer actor.
+    pub printer_mailbox: usize,
+    /// Mailbox capacity of a site or reseller actor.
+    pub aggregate_mailbox: usize,
+    /// How often a changed actor saves a snapshot.
+    pub snapshot_interval: Duration,
+    /// An actor idle this long saves a snapshot and stops.
+    pub idle_ttl: Duration,
+}
+
+impl Default for ActorSettings {
+    fn default() -> Self {
+        Self {
+            ingest_queue: 1024,
+            max_batch: 64,
+            printer_mailbox: 16,
+            aggregate_mailbox: 256,
+            snapshot_interval: Duration::from_secs(60),
+            idle_ttl: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// A usage delta travelling from a printer to its site and reseller.
+#[derive(Debug, Clone)]
+pub struct UsageDelta {
+    /// Position of the records it comes from.
+    pub mark: Watermark,
+    /// The usage added.
+    pub usage: Usage,
+    /// Receipt time of the upload.
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+struct Entry<A: Actor> {
+    addr: Addr<A>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl<A: Actor> Clone for Entry<A> {
+    fn clone(&self) -> Self {
+        Self {
+            addr: self.addr.clone(),
+            queued: self.queued.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Db,
+    settings: ActorSettings,
+    arbiter: ArbiterHandle,
+    printers: DashMap<i64, Entry<PrinterActor>>,
+    sites: DashMap<i64, Entry<AggregateActor>>,
+    resellers: DashMap<i64, Entry<AggregateActor>>,
+    ingest: RwLock<Option<mpsc::Sender<IngestRequest>>>,
+    writer_done: std::sync::Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+/// Handle to the live fleet of actors. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    inner: Arc<Inner>,
+}
+
+impl Fleet {
+    /// Start the fleet: an arbiter (its own thread, off the HTTP workers'
+    /// event loops) for the actors and the ingest writer. Must be called
+    /// inside an actix `System`.
+    pub fn start(db: Db, settings: ActorSettings) -> Self {
+        let arbiter = Arbiter::new();
+        let (tx, rx) = mpsc::channel(settings.ingest_queue.max(1));
+        let (done_tx, done_rx) = oneshot::channel();
+        let fleet = Self {
+            inner: Arc::new(Inner {
+                db: db.clone(),
+                settings: settings.clone(),
+                arbiter: arbiter.handle(),
+                printers: DashMap::new(),
+                sites: DashMap::new(),
+                resellers: DashMap::new(),
+                ingest: RwLock::new(Some(tx)),
+                writer_done: std::sync::Mutex::new(Some(done_rx)),
+            }),
+        };
+        let writer = Writer::new(db, rx, fleet.clone(), settings.max_batch);
+        arbiter.spawn(async move {
+            writer.run().await;
+            let _ = done_tx.send(());
+        });
+        // The arbiter thread lives as long as the System; the handle keeps it addressable.
+        std::mem::forget(arbiter);
+        fleet
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The actor settings.
+    pub fn settings(&self) -> &ActorSettings {
+        &self.inner.settings
+    }
+
+    /// Queue a verified upload for storage and wait until it is durable and applied.
+    ///
+    /// Never waits for room in the queue: a full queue is [`IngestError::Busy`].
+    pub async fn ingest(
+        &self,
+        upload: VerifiedUpload,
+    ) -> Result<ppu_protocol::api::IngestResponse, IngestError> {
+        let (reply, rx) = oneshot::channel();
+        {
+            let guard = self.inner.ingest.read().map_err(|_| IngestError::ShuttingDown)?;
+            let tx = guard.as_ref().ok_or(IngestError::ShuttingDown)?;
+            tx.try_send(IngestRequest { upload, reply }).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => IngestError::Busy,
+                mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
+            })?;
+        }
+        rx.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+
+    /// Uploads waiting in the ingest queue.
+    pub fn ingest_queue_depth(&self) -> usize {
+        self.inner
+            .ingest
+            .read()
+            .ok()
+            .and_then(|g| g.as_ref().map(|tx| tx.max_capacity() - tx.capacity()))
+            .unwrap_or(0)
+    }
+
+    /// Live actors: (printers, sites, resellers).
+    pub fn live_actors(&self) -> (usize, usize, usize) {
+        (
+            self.inner.printers.len(),
+            self.inner.sites.len(),
+            self.inner.resellers.len(),
+        )
+    }
+
+    fn printer_entry(&self, id: i64) -> Entry<PrinterActor> {
+        self.inner
+            .printers
+            .entry(id)
+            .or_insert_with(|| {
+                let queued = Arc::new(AtomicUsize::new(0));
+                let fleet = self.clone();
+                let q = queued.clone();
+                let addr = PrinterActor::start_in_arbiter(&self.inner.arbiter, move |_| {
+                    PrinterActor::new(id, fleet, q)
+                });
+                Entry { addr, queued }
+            })
+            .clone()
+    }
+
+    fn aggregate_entry(&self, scope: Scope, parent: Option<i64>) -> Entry<AggregateActor> {
+        let map = match scope {
+            Scope::Site(_) => &self.inner.sites,
+            _ => &self.inner.resellers,
+        };
+        map.entry(scope.id())
+            .or_insert_with(|| {
+                let queued = Arc::new(AtomicUsize::new(0));
+                let fleet = self.clone();
+                let q = queued.clone();
+                let addr = AggregateActor::start_in_arbiter(&self.inner.arbiter, move |_| {
+                    AggregateActor::new(scope, parent, fleet, q)
+                });
+                Entry { addr, queued }
+            })
+            .clone()
+    }
+
+    /// Called by a stopping printer actor: drop its registry entry (only if it is still that actor's).
+    pub(crate) fn forget_printer(&self, id: i64, queued: &Arc<AtomicUsize>) {
+        self.inner
+            .printers
+            .remove_if(&id, |_, e| Arc::ptr_eq(&e.queued, queued));
+    }
+
+    /// Called by a stopping aggregate actor.
+    pub(crate) fn forget_aggregate(&self, scope: Scope, queued: &Arc<AtomicUsize>) {
+        let map = match scope {
+            Scope::Site(_) => &self.inner.sites,
+            _ => &self.inner.resellers,
+        };
+        map.remove_if(&scope.id(), |_, e| Arc::ptr_eq(&e.queued, queued));
+    }
+
+    async fn send_printer(&self, update: PrinterUpdate) {
+        let id = update.printer.id;
+        for attempt in 0..3 {
+            let e = self.printer_entry(id);
+            e.queued.fetch_add(1, Ordering::AcqRel);
+            match e.addr.send(ApplyUpdate(update.clone())).await {
+                Ok(()) => return,
+                Err(err) => {
+                    tracing::debug!(printer_id = id, attempt, error = %err, "printer mailbox closed, retrying on a fresh actor");
+                    self.forget_printer(id, &e.queued);
+                }
+            }
+        }
+        tracing::error!(printer_id = id, "printer actor unavailable; state will catch up from the database");
+    }
+
+    /// Forward a printer's delta to its site (which forwards to its reseller).
+    pub(crate) async fn forward_to_site(&self, site: i64, reseller: i64, delta: UsageDelta) {
+        self.send_aggregate(Scope::Site(site), Some(reseller), delta).await;
+    }
+
+    /// Forward a site's delta to its reseller.
+    pub(crate) async fn forward_to_reseller(&self, reseller: i64, delta: UsageDelta) {
+        self.send_aggregate(Scope::Reseller(reseller), None, delta).await;
+    }
+
+    async fn send_aggregate(&self, scope: Scope, parent: Option<i64>, delta: UsageDelta) {
+        for attempt in 0..3 {
+            let e = self.aggregate_entry(scope, parent);
+            e.queued.fetch_add(1, Ordering::AcqRel);
+            match e.addr.send(ApplyDelta(delta.clone())).await {
+                Ok(()) => return,
+                Err(err) => {
+                    tracing::debug!(kind = scope.kind(), id = scope.id(), attempt, error = %err, "mailbox closed, retrying");
+                    self.forget_aggregate(scope, &e.queued);
+                }
+            }
+        }
+        tracing::error!(kind = scope.kind(), id = scope.id(), "aggregate actor unavailable; state will catch up from the database");
+    }
+
+    /// The live view of a printer (spawning and hydrating its actor if needed).
+    pub async fn printer_view(&self, printer_id: i64) -> Option<PrinterView> {
+        for _ in 0..3 {
+            let e = self.printer_entry(printer_id);
+            if let Ok(v) = e.addr.send(Inspect).await {
+                return Some(v);
+            }
+            self.forget_printer(printer_id, &e.queued);
+        }
+        None
+    }
+
+    /// The live view of a site.
+    pub async fn site_view(&self, site_id: i64, reseller_id: i64) -> Option<AggregateView> {
+        self.aggregate_view(Scope::Site(site_id), Some(reseller_id)).await
+    }
+
+    /// The live view of a reseller.
+    pub async fn reseller_view(&self, reseller_id: i64) -> Option<AggregateView> {
+        self.aggregate_view(Scope::Reseller(reseller_id), None).await
+    }
+
+    async fn aggregate_view(&self, scope: Scope, parent: Option<i64>) -> Option<AggregateView> {
+        for _ in 0..3 {
+            let e = self.aggregate_entry(scope, parent);
+            if let Ok(v) = e.addr.send(InspectAggregate).await {
+                return Some(v);
+            }
+            self.forget_aggregate(scope, &e.queued);
+        }
+        None
+    }
+
+    /// Graceful shutdown: stop taking uploads, let the writer store and apply
+    /// what is queued, then save every live actor's snapshot.
+    pub async fn shutdown(&self) {
+        if let Ok(mut g) = self.inner.ingest.write() {
+            g.take();
+        }
+        let done = self.inner.writer_done.lock().ok().and_then(|mut g| g.take());
+        if let Some(done) = done {
+            let _ = done.await;
+        }
+        let printers: Vec<_> = self.inner.printers.iter().map(|e| e.addr.clone()).collect();
+        let sites: Vec<_> = self.inner.sites.iter().map(|e| e.addr.clone()).collect();
+        let resellers: Vec<_> = self.inner.resellers.iter().map(|e| e.addr.clone()).collect();
+        let mut failed = 0usize;
+        for addr in printers {
+            if !matches!(addr.send(Flush).await, Ok(Ok(()))) {
+                failed += 1;
+            }
+        }
+        for addr in sites.into_iter().chain(resellers) {
+            if !matches!(addr.send(FlushAggregate).await, Ok(Ok(()))) {
+                failed += 1;
+            }
+        }
+        if failed > 0 {
+            tracing::warn!(failed, "some snapshots were not saved; actors will rebuild from records");
+        }
+        tracing::info!("fleet stopped");
+    }
+}
+
+impl Dispatch for Fleet {
+    async fn dispatch(&self, mut updates: Vec<PrinterUpdate>) {
+        // Within an upload, printers in id order: the order of the watermark.
+        updates.sort_by_key(|u| u.printer.id);
+        for u in updates {
+            self.send_printer(u).await;
+        }
+    }
+}

@@ -1,0 +1,667 @@
+//! The ingest writer: stores verified uploads durably, in group commits, then
+//! hands each printer's records to its actor.
+//!
+//! One writer per hub node consumes a bounded queue. It takes up to
+//! `max_batch` uploads at a time, stores them in one transaction (the ledger
+//! row, job records, counter readings, status snapshots), commits, and only
+//! then answers each upload and dispatches the records to the printer actors,
+//! in upload-id order. A full queue is refused at the edge (`try_send`), so a
+//! burst becomes `503 Retry-After` and never an unbounded backlog.
+//!
+//! Idempotency lives here, checked inside the transaction against the ledger:
+//! the same envelope bytes, or the same sender batch id, answer `duplicate`;
+//! a nonce seen with different bytes is a replay; a job UUID already stored is
+//! never stored or counted again.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use ppu_entities::{anomaly, counter_reading, credential, printer, site, status_snapshot, upload};
+use ppu_protocol::api::{IngestResponse, RecordCounts, RejectedPrinter};
+use ppu_protocol::envelope::{Header, SenderKind};
+use ppu_protocol::model::{
+    DeviceAlert, LifetimeCounters, Payload, PrinterConfig, PrinterStatus, Timestamp,
+};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::domain::usage::{JobFacts, Regression, Usage, counter_step};
+use crate::store::{self, Db, RowOwner};
+
+/// An authenticated sender, as resolved from its credential.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    /// Collector or printer.
+    pub kind: SenderKind,
+    /// Id from the envelope header.
+    pub sender_id: String,
+    /// The site it reports for.
+    pub site_id: i64,
+    /// That site's reseller.
+    pub reseller_id: i64,
+    /// For a direct-connected printer: its printer id.
+    pub printer_id: Option<i64>,
+    /// The credential row.
+    pub credential_id: i64,
+}
+
+/// An upload whose MAC verified and whose payload decoded.
+#[derive(Debug, Clone)]
+pub struct VerifiedUpload {
+    /// Envelope header.
+    pub header: Header,
+    /// Decoded payload.
+    pub payload: Payload,
+    /// Hex SHA-256 of the envelope (the upload id).
+    pub envelope_sha256: String,
+    /// Envelope size in bytes.
+    pub size_bytes: usize,
+    /// Who sent it.
+    pub sender: Sender,
+    /// When the hub received it.
+    pub received_at: DateTime<Utc>,
+}
+
+/// Why an upload was not stored.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IngestError {
+    /// The nonce was used before by this sender with different bytes.
+    #[error("nonce already used by this sender")]
+    ReplayedNonce,
+    /// The ingest queue is full: retry later.
+    #[error("ingest queue is full")]
+    Busy,
+    /// The database could not store it: retry later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The hub is shutting down: retry later.
+    #[error("hub is shutting down")]
+    ShuttingDown,
+}
+
+/// What one printer's part of a stored upload changes in its actor.
+#[derive(Debug, Clone)]
+pub struct PrinterUpdate {
+    /// Upload that carried it (the actors' watermark).
+    pub upload_id: i64,
+    /// Printer.
+    pub printer: PrinterRef,
+    /// Serial number.
+    pub serial_number: String,
+    /// When the hub received it.
+    pub received_at: DateTime<Utc>,
+    /// When the device was read.
+    pub collected_at: Timestamp,
+    /// Configuration, if reported.
+    pub config: Option<PrinterConfig>,
+    /// Status, if reported.
+    pub status: Option<PrinterStatus>,
+    /// The lifetime counters after this reading, if one was reported.
+    pub counters: Option<LifetimeCounters>,
+    /// Usage added by this upload: new jobs and counter deltas.
+    pub usage: Usage,
+    /// Counters that went backwards.
+    pub regressions: Vec<Regression>,
+    /// Device alerts reported.
+    pub alerts: Vec<DeviceAlert>,
+}
+
+/// A printer's identity and ownership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrinterRef {
+    /// Printer id.
+    pub id: i64,
+    /// Site id.
+    pub site_id: i64,
+    /// Reseller id.
+    pub reseller_id: i64,
+}
+
+/// The result of a stored (or recognised duplicate) upload.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The answer for the sender.
+    pub response: IngestResponse,
+    /// Records for the actors (empty for duplicates).
+    pub updates: Vec<PrinterUpdate>,
+}
+
+/// A request in the writer's queue.
+#[derive(Debug)]
+pub struct IngestRequest {
+    /// The upload.
+    pub upload: VerifiedUpload,
+    /// Where the answer goes.
+    pub reply: oneshot::Sender<Result<IngestResponse, IngestError>>,
+}
+
+/// Dispatches committed updates to the actors; implemented by the fleet.
+pub trait Dispatch: Send + 'static {
+    /// Apply the updates of one committed upload, in order. Returns when applied.
+    fn dispatch(
+        &self,
+        updates: Vec<PrinterUpdate>,
+    ) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// The writer's caches. Only ever updated after a commit.
+#[derive(Debug, Default)]
+struct Caches {
+    printers: HashMap<String, PrinterRef>,
+    baselines: HashMap<i64, LifetimeCounters>,
+}
+
+/// What a batch has written but not yet committed.
+#[derive(Debug, Default)]
+struct Overlay {
+    printers: HashMap<String, PrinterRef>,
+    baselines: HashMap<i64, LifetimeCounters>,
+    envelopes: HashMap<String, IngestResponse>,
+    nonces: HashSet<(String, String)>,
+    batches: HashMap<(String, String), IngestResponse>,
+    jobs: HashSet<Uuid>,
+}
+
+/// Bound on cached baselines and printers; beyond it the caches start over
+/// (they are a read-through optimisation, never the truth).
+const CACHE_LIMIT: usize = 200_000;
+
+/// The ingest writer task.
+#[derive(Debug)]
+pub struct Writer<D> {
+    db: Db,
+    rx: mpsc::Receiver<IngestRequest>,
+    dispatch: D,
+    max_batch: usize,
+    caches: Caches,
+}
+
+impl<D: Dispatch> Writer<D> {
+    /// A writer consuming `rx`, committing up to `max_batch` uploads at a time.
+    pub fn new(db: Db, rx: mpsc::Receiver<IngestRequest>, dispatch: D, max_batch: usize) -> Self {
+        Self {
+            db,
+            rx,
+            dispatch,
+            max_batch: max_batch.max(1),
+            caches: Caches::default(),
+        }
+    }
+
+    /// Run until every sender of the queue is dropped and the queue is drained.
+    pub async fn run(mut self) {
+        let mut batch = Vec::with_capacity(self.max_batch);
+        loop {
+            let n = self.rx.recv_many(&mut batch, self.max_batch).await;
+            if n == 0 {
+                break;
+            }
+            self.process(std::mem::take(&mut batch)).await;
+        }
+        tracing::info!("ingest writer drained and stopped");
+    }
+
+    async fn process(&mut self, batch: Vec<IngestRequest>) {
+        let started = std::time::Instant::now();
+        let uploads: Vec<&VerifiedUpload> = batch.iter().map(|r| &r.upload).collect();
+        match self.store_batch(&uploads).await {
+            Ok(results) => {
+                metrics::histogram!(crate::metrics::INGEST_COMMIT_SECONDS)
+                    .record(started.elapsed().as_secs_f64());
+                self.finish(batch, results).await;
+            }
+            Err(err) if batch.len() > 1 => {
+                tracing::warn!(error = %err, uploads = batch.len(), "batch commit failed, retrying uploads one by one");
+                for req in batch {
+                    let result = self.store_batch(&[&req.upload]).await;
+                    match result {
+                        Ok(results) => self.finish(vec![req], results).await,
+                        Err(err) => {
+                            tracing::error!(error = %err, "upload not stored");
+                            let _ = req.reply.send(Err(IngestError::Unavailable(err.to_string())));
+                        }
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "upload not stored");
+                for req in batch {
+                    let _ = req.reply.send(Err(IngestError::Unavailable(err.to_string())));
+                }
+            }
+        }
+    }
+
+    async fn finish(
+        &mut self,
+        batch: Vec<IngestRequest>,
+        results: Vec<Result<Stored, IngestError>>,
+    ) {
+        for (req, result) in batch.into_iter().zip(results) {
+            match result {
+                Ok(stored) => {
+                    if !stored.updates.is_empty() {
+                        self.dispatch.dispatch(stored.updates).await;
+                    }
+                    let _ = req.reply.send(Ok(stored.response));
+                }
+                Err(e) => {
+                    let _ = req.reply.send(Err(e));
+                }
+            }
+        }
+    }
+
+    /// Store a batch in one transaction; commit; fold the overlay into the caches.
+    async fn store_batch(
+        &mut self,
+        uploads: &[&VerifiedUpload],
+    ) -> Result<Vec<Result<Stored, IngestError>>, DbErr> {
+        let tx = self.db.write.begin().await?;
+        let mut overlay = Overlay::default();
+        let mut results = Vec::with_capacity(uploads.len());
+        for up in uploads {
+            results.push(store_one(&tx, &self.caches, &mut overlay, up).await?);
+        }
+        tx.commit().await?;
+        if self.caches.printers.len() > CACHE_LIMIT {
+            self.caches.printers.clear();
+        }
+        if self.caches.baselines.len() > CACHE_LIMIT {
+            self.caches.baselines.clear();
+        }
+        self.caches.printers.extend(overlay.printers);
+        self.caches.baselines.extend(overlay.baselines);
+        Ok(results)
+    }
+}
+
+fn duplicate_of(mut response: IngestResponse) -> Stored {
+    response.duplicate = true;
+    Stored {
+        response,
+        updates: Vec::new(),
+    }
+}
+
+async fn find_printer(
+    tx: &DatabaseTransaction,
+    caches: &Caches,
+    overlay: &Overlay,
+    serial: &str,
+) -> Result<Option<PrinterRef>, DbErr> {
+    if let Some(p) = overlay.printers.get(serial).or_else(|| caches.printers.get(serial)) {
+        return Ok(Some(*p));
+    }
+    let Some(p) = printer::Entity::find()
+        .filter(printer::Column::SerialNumber.eq(serial))
+        .one(tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let reseller_id = site_reseller(tx, p.site_id).await?;
+    Ok(Some(PrinterRef {
+        id: p.id,
+        site_id: p.site_id,
+        reseller_id,
+    }))
+}
+
+async fn site_reseller(tx: &DatabaseTransaction, site_id: i64) -> Result<i64, DbErr> {
+    site::Entity::find_by_id(site_id)
+        .one(tx)
+        .await?
+        .map(|s| s.reseller_id)
+        .ok_or_else(|| DbErr::RecordNotFound(format!("site {site_id}")))
+}
+
+async fn baseline(
+    tx: &DatabaseTransaction,
+    caches: &Caches,
+    overlay: &Overlay,
+    printer_id: i64,
+) -> Result<Option<LifetimeCounters>, DbErr> {
+    if let Some(b) = overlay
+        .baselines
+        .get(&printer_id)
+        .or_else(|| caches.baselines.get(&printer_id))
+    {
+        return Ok(Some(b.clone()));
+    }
+    let last = counter_reading::Entity::find()
+        .filter(counter_reading::Column::PrinterId.eq(printer_id))
+        .order_by_desc(counter_reading::Column::Id)
+        .one(tx)
+        .await?;
+    last.map(|r| store::from_json(&r.counters)).transpose()
+}
+
+async fn known_jobs(tx: &DatabaseTransaction, uuids: &[Uuid]) -> Result<HashSet<Uuid>, DbErr> {
+    let mut known = HashSet::new();
+    for chunk in uuids.chunks(500) {
+        let rows: Vec<Uuid> = ppu_entities::job::Entity::find()
+            .select_only()
+            .column(ppu_entities::job::Column::Uuid)
+            .filter(ppu_entities::job::Column::Uuid.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(tx)
+            .await?;
+        known.extend(rows);
+    }
+    Ok(known)
+}
+
+/// Store one upload inside the batch transaction.
+///
+/// `Err(DbErr)` aborts the whole batch; `Ok(Err(_))` refuses this upload only.
+async fn store_one(
+    tx: &DatabaseTransaction,
+    caches: &Caches,
+    overlay: &mut Overlay,
+    up: &VerifiedUpload,
+) -> Result<Result<Stored, IngestError>, DbErr> {
+    let kind = up.sender.kind.as_str().to_owned();
+    let sender_id = up.sender.sender_id.clone();
+    let nonce = hex::encode(up.header.nonce);
+    let batch_id = up.payload.batch_id.to_string();
+
+    // 1. The same bytes again: a retry.
+    if let Some(r) = overlay.envelopes.get(&up.envelope_sha256) {
+        return Ok(Ok(duplicate_of(r.clone())));
+    }
+    if let Some(row) = upload::Entity::find()
+        .filter(upload::Column::EnvelopeSha256.eq(&up.envelope_sha256))
+        .one(tx)
+        .await?
+    {
+        return Ok(Ok(duplicate_of(store::from_json(&row.response)?)));
+    }
+    // 2. Same nonce, other bytes: a replay (or a broken sender).
+    let nonce_key = (format!("{kind}/{sender_id}"), nonce.clone());
+    if overlay.nonces.contains(&nonce_key)
+        || upload::Entity::find()
+            .filter(upload::Column::SenderKind.eq(&kind))
+            .filter(upload::Column::SenderId.eq(&sender_id))
+            .filter(upload::Column::Nonce.eq(&nonce))
+            .one(tx)
+            .await?
+            .is_some()
+    {
+        return Ok(Err(IngestError::ReplayedNonce));
+    }
+    // 3. The same batch re-sealed: a retry after the timestamp window.
+    let batch_key = (format!("{kind}/{sender_id}"), batch_id.clone());
+    if let Some(r) = overlay.batches.get(&batch_key) {
+        return Ok(Ok(duplicate_of(r.clone())));
+    }
+    if let Some(row) = upload::Entity::find()
+        .filter(upload::Column::SenderKind.eq(&kind))
+        .filter(upload::Column::SenderId.eq(&sender_id))
+        .filter(upload::Column::BatchId.eq(&batch_id))
+        .one(tx)
+        .await?
+    {
+        return Ok(Ok(duplicate_of(store::from_json(&row.response)?)));
+    }
+
+    // 4. Which printer reports are accepted.
+    let mut rejected = Vec::new();
+    let mut accepted_reports = Vec::new();
+    let mut serials_seen = HashSet::new();
+    for report in &up.payload.printers {
+        let serial = report.serial_number.trim();
+        let reject = |code: &str, message: String| RejectedPrinter {
+            serial_number: report.serial_number.clone(),
+            code: code.to_owned(),
+            message,
+        };
+        if serial.is_empty() || serial.len() > 64 {
+            rejected.push(reject(
+                "invalid_serial_number",
+                "serial number must have 1 to 64 characters".into(),
+            ));
+            continue;
+        }
+        if !serials_seen.insert(serial.to_owned()) {
+            rejected.push(reject(
+                "duplicate_printer_report",
+                "the upload carries this printer twice; the first report was used".into(),
+            ));
+            continue;
+        }
+        let found = find_printer(tx, caches, overlay, serial).await?;
+        let printer = match (up.sender.kind, found) {
+            (SenderKind::Printer, Some(p)) if Some(p.id) == up.sender.printer_id => p,
+            (SenderKind::Printer, _) => {
+                rejected.push(reject(
+                    "not_this_printer",
+                    format!(
+                        "a direct-connected printer may only report itself (sender {})",
+                        up.sender.sender_id
+                    ),
+                ));
+                continue;
+            }
+            (SenderKind::Collector, Some(p)) if p.site_id == up.sender.site_id => p,
+            (SenderKind::Collector, Some(_)) => {
+                rejected.push(reject(
+                    "printer_of_another_site",
+                    "this printer is registered to another site".into(),
+                ));
+                continue;
+            }
+            (SenderKind::Collector, None) => {
+                // A collector found a new printer in its site's ranges: register it.
+                let row = printer::ActiveModel {
+                    serial_number: Set(serial.to_owned()),
+                    site_id: Set(up.sender.site_id),
+                    direct: Set(false),
+                    expected_interval_s: Set(10_800),
+                    created_at: Set(up.received_at),
+                    ..Default::default()
+                };
+                let id = printer::Entity::insert(row).exec(tx).await?.last_insert_id;
+                let p = PrinterRef {
+                    id,
+                    site_id: up.sender.site_id,
+                    reseller_id: up.sender.reseller_id,
+                };
+                overlay.printers.insert(serial.to_owned(), p);
+                p
+            }
+        };
+        accepted_reports.push((printer, report));
+    }
+
+    // 5. Which jobs are new.
+    let all_uuids: Vec<Uuid> = accepted_reports
+        .iter()
+        .flat_map(|(_, r)| {
+            r.print_jobs
+                .iter()
+                .map(|j| j.job.uuid)
+                .chain(r.scan_jobs.iter().map(|j| j.job.uuid))
+                .chain(r.copy_jobs.iter().map(|j| j.job.uuid))
+        })
+        .collect();
+    let mut known = known_jobs(tx, &all_uuids).await?;
+    known.extend(overlay.jobs.iter().copied());
+
+    let mut accepted = RecordCounts::default();
+    let mut duplicates = RecordCounts::default();
+    let config_version = site::Entity::find_by_id(up.sender.site_id)
+        .one(tx)
+        .await?
+        .map_or(0, |s| s.config_version);
+
+    // 6. The ledger row (its id orders everything this upload stores).
+    let ledger = upload::ActiveModel {
+        envelope_sha256: Set(up.envelope_sha256.clone()),
+        sender_kind: Set(kind.clone()),
+        sender_id: Set(sender_id.clone()),
+        nonce: Set(nonce.clone()),
+        batch_id: Set(batch_id.clone()),
+        sent_at: Set(up.header.timestamp),
+        received_at: Set(up.received_at),
+        size_bytes: Set(i64::try_from(up.size_bytes).unwrap_or(i64::MAX)),
+        response: Set(serde_json::Value::Null),
+        ..Default::default()
+    };
+    let upload_id = upload::Entity::insert(ledger).exec(tx).await?.last_insert_id;
+
+    // 7. Records per accepted printer.
+    let mut updates = Vec::with_capacity(accepted_reports.len());
+    let mut job_rows = Vec::new();
+    for (printer, report) in accepted_reports {
+        let owner = RowOwner {
+            printer_id: printer.id,
+            site_id: printer.site_id,
+            reseller_id: printer.reseller_id,
+            upload_id,
+            received_at: up.received_at,
+        };
+        let mut usage = Usage::default();
+        accepted.printers += 1;
+        let mut is_new = |uuid: Uuid, dup: &mut u32, acc: &mut u32| {
+            if known.insert(uuid) {
+                overlay.jobs.insert(uuid);
+                *acc += 1;
+                true
+            } else {
+                *dup += 1;
+                false
+            }
+        };
+        for j in &report.print_jobs {
+            if is_new(j.job.uuid, &mut duplicates.print_jobs, &mut accepted.print_jobs) {
+                let f = JobFacts::from_print(j);
+                job_rows.push(store::print_job_row(&owner, j, &f));
+                usage.jobs.add_job(&f);
+            }
+        }
+        for j in &report.scan_jobs {
+            if is_new(j.job.uuid, &mut duplicates.scan_jobs, &mut accepted.scan_jobs) {
+                let f = JobFacts::from_scan(j);
+                job_rows.push(store::scan_job_row(&owner, j, &f));
+                usage.jobs.add_job(&f);
+            }
+        }
+        for j in &report.copy_jobs {
+            if is_new(j.job.uuid, &mut duplicates.copy_jobs, &mut accepted.copy_jobs) {
+                let f = JobFacts::from_copy(j);
+                job_rows.push(store::copy_job_row(&owner, j, &f));
+                usage.jobs.add_job(&f);
+            }
+        }
+
+        let mut regressions = Vec::new();
+        let mut counters = None;
+        if let Some(reading) = &report.counters {
+            let prev = baseline(tx, caches, overlay, printer.id).await?;
+            let step = counter_step(prev.as_ref(), reading);
+            let row = counter_reading::ActiveModel {
+                printer_id: Set(printer.id),
+                site_id: Set(printer.site_id),
+                reseller_id: Set(printer.reseller_id),
+                upload_id: Set(upload_id),
+                read_at: Set(report.collected_at),
+                counters: Set(store::to_json(&step.baseline)),
+                delta: Set(store::to_json(&step.delta)),
+                anomaly: Set(!step.regressions.is_empty()),
+                ..Default::default()
+            };
+            let reading_id = counter_reading::Entity::insert(row).exec(tx).await?.last_insert_id;
+            if !step.regressions.is_empty() {
+                tracing::warn!(printer_id = printer.id, regressions = step.regressions.len(), "lifetime counter went backwards: new baseline");
+                let row = anomaly::ActiveModel {
+                    printer_id: Set(printer.id),
+                    reading_id: Set(reading_id),
+                    kind: Set("counter_went_backwards".into()),
+                    detail: Set(store::to_json(&step.regressions)),
+                    detected_at: Set(up.received_at),
+                    ..Default::default()
+                };
+                anomaly::Entity::insert(row).exec_without_returning(tx).await?;
+            }
+            usage.meter = step.delta;
+            regressions = step.regressions;
+            overlay.baselines.insert(printer.id, step.baseline.clone());
+            counters = Some(step.baseline);
+        }
+
+        if report.config.is_some() || report.status.is_some() {
+            let row = status_snapshot::ActiveModel {
+                printer_id: Set(printer.id),
+                upload_id: Set(upload_id),
+                taken_at: Set(report.collected_at),
+                config: Set(report.config.as_ref().map(store::to_json)),
+                status: Set(report.status.as_ref().map(store::to_json)),
+                ..Default::default()
+            };
+            status_snapshot::Entity::insert(row).exec_without_returning(tx).await?;
+        }
+        let mut p = printer::ActiveModel {
+            id: Set(printer.id),
+            last_upload_at: Set(Some(up.received_at)),
+            ..Default::default()
+        };
+        if let Some(c) = &report.config {
+            p.product_number = Set(Some(c.product_number.clone()));
+            p.product_name = Set(Some(c.product_name.clone()));
+            p.firmware_version = Set(Some(c.firmware_version.clone()));
+        }
+        p.update(tx).await?;
+        accepted.alerts += u32::try_from(report.alerts.len()).unwrap_or(u32::MAX);
+
+        updates.push(PrinterUpdate {
+            upload_id,
+            printer,
+            serial_number: report.serial_number.trim().to_owned(),
+            received_at: up.received_at,
+            collected_at: report.collected_at,
+            config: report.config.clone(),
+            status: report.status.clone(),
+            counters,
+            usage,
+            regressions,
+            alerts: report.alerts.clone(),
+        });
+    }
+    store::insert_jobs(tx, job_rows).await?;
+
+    let response = IngestResponse {
+        upload_id: up.envelope_sha256.clone(),
+        duplicate: false,
+        accepted,
+        duplicates,
+        rejected_printers: rejected,
+        config_version: u64::try_from(config_version).unwrap_or(0),
+    };
+    upload::ActiveModel {
+        id: Set(upload_id),
+        response: Set(store::to_json(&response)),
+        ..Default::default()
+    }
+    .update(tx)
+    .await?;
+    credential::ActiveModel {
+        id: Set(up.sender.credential_id),
+        last_used_at: Set(Some(up.received_at)),
+        ..Default::default()
+    }
+    .update(tx)
+    .await?;
+
+    overlay
+        .envelopes
+        .insert(up.envelope_sha256.clone(), response.clone());
+    overlay.nonces.insert(nonce_key);
+    overlay.batches.insert(batch_key, response.clone());
+    Ok(Ok(Stored { response, updates }))
+}

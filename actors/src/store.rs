@@ -1,0 +1,378 @@
+//! Persistence through SeaORM: connecting, and the reads and writes the actors need.
+//!
+//! The database is the system of record; actors are its live, derived view.
+//! Every function here is a plain async function over a connection, so the
+//! same code runs inside the ingest writer's transactions and outside them,
+//! on SQLite and on PostgreSQL.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ppu_entities::{actor_snapshot, counter_reading, job};
+use ppu_protocol::model::{CopyJob, PrintDetails, PrintJob, ScanJob};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, Statement,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::Watermark;
+use crate::domain::usage::{CategoryFacts, JobFacts, JobKind, MeterUsage, Usage};
+
+/// The hub's database: a write handle and a read handle.
+///
+/// On SQLite the write handle is a single connection, so writes never contend
+/// for the file lock (no `SQLITE_BUSY` inside a transaction), while readers
+/// use a small pool in WAL mode. On PostgreSQL both are the same pool.
+#[derive(Debug, Clone)]
+pub struct Db {
+    /// Connection used for every write.
+    pub write: DatabaseConnection,
+    /// Connection pool used for reads.
+    pub read: DatabaseConnection,
+}
+
+impl Db {
+    /// Connect to `url` (`sqlite://path?mode=rwc` or `postgres://...`).
+    ///
+    /// SQLite is opened in WAL mode with foreign keys on and a busy timeout;
+    /// the file is created when missing.
+    pub async fn connect(url: &str) -> Result<Self, DbErr> {
+        if url.starts_with("sqlite:") {
+            let write = Database::connect(sqlite_options(url, 1)).await?;
+            let read = Database::connect(sqlite_options(url, 4)).await?;
+            Ok(Self { write, read })
+        } else {
+            let mut opts = ConnectOptions::new(url);
+            opts.max_connections(16)
+                .min_connections(1)
+                .connect_timeout(Duration::from_secs(5))
+                .acquire_timeout(Duration::from_secs(5))
+                .sqlx_logging(false);
+            let pool = Database::connect(opts).await?;
+            Ok(Self {
+                write: pool.clone(),
+                read: pool,
+            })
+        }
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> DbBackend {
+        self.write.get_database_backend()
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        self.read.ping().await.is_ok() && self.write.ping().await.is_ok()
+    }
+}
+
+fn sqlite_options(url: &str, connections: u32) -> ConnectOptions {
+    let mut opts = ConnectOptions::new(url);
+    opts.max_connections(connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a commit is on disk before the hub acknowledges an upload.
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+        });
+    opts
+}
+
+/// Serialize to a JSON column value.
+pub fn to_json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// Deserialize a JSON column value.
+pub fn from_json<T: DeserializeOwned>(v: &serde_json::Value) -> Result<T, DbErr> {
+    serde_json::from_value(v.clone()).map_err(|e| DbErr::Json(e.to_string()))
+}
+
+// ---------------------------------------------------------------------------
+// Job rows
+// ---------------------------------------------------------------------------
+
+/// Where a job row belongs.
+#[derive(Debug, Clone, Copy)]
+pub struct RowOwner {
+    /// Printer id.
+    pub printer_id: i64,
+    /// Site id.
+    pub site_id: i64,
+    /// Reseller id.
+    pub reseller_id: i64,
+    /// Upload id.
+    pub upload_id: i64,
+    /// Receipt time.
+    pub received_at: DateTime<Utc>,
+}
+
+fn opt_str<T: Serialize>(v: &T) -> Option<String> {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) if s != "unknown" => Some(s),
+        _ => None,
+    }
+}
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn base_row(
+    owner: &RowOwner,
+    kind: JobKind,
+    ident: &ppu_protocol::model::JobIdentity,
+    occurred_at: DateTime<Utc>,
+    facts: &JobFacts,
+) -> job::ActiveModel {
+    job::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        uuid: Set(ident.uuid),
+        kind: Set(kind.as_str().to_owned()),
+        printer_id: Set(owner.printer_id),
+        site_id: Set(owner.site_id),
+        reseller_id: Set(owner.reseller_id),
+        upload_id: Set(owner.upload_id),
+        name: Set(ident.name.clone()),
+        sequence_number: Set(i(ident.sequence_number)),
+        project_id: Set(ident.project_id.clone()),
+        application_id: Set(ident.application_id.clone()),
+        custom_field: Set(ident.custom_field.clone()),
+        account_id: Set(ident.account_id.clone()),
+        user_name: Set(ident.user_name.clone()),
+        submitted_at: Set(ident.submitted_at),
+        occurred_at: Set(occurred_at),
+        printed_at: Set(None),
+        scanned_at: Set(None),
+        status: Set(None),
+        source: Set(None),
+        category: Set(facts.category.clone()),
+        quality: Set(None),
+        media_type: Set(facts.media_type.clone()),
+        pages: Set(i(facts.pages)),
+        copies: Set(i(facts.copies)),
+        print_time_s: Set(i(facts.print_time_s)),
+        ink_total_ul: Set(i(facts.ink_total_ul())),
+        ink: Set((!facts.ink_ul.is_empty()).then(|| to_json(&facts.ink_ul))),
+        media_area_mm2: Set(i(facts.media_area_mm2)),
+        media_length_mm: Set(i(facts.media_length_mm)),
+        printed_area_mm2: Set(i(facts.printed_area_mm2)),
+        categories: Set((!facts.app_categories.is_empty()).then(|| to_json(&facts.app_categories))),
+        non_white_coverage_bp: Set(0),
+        color_coverage_bp: Set(0),
+        scan_status: Set(None),
+        scanned_area_mm2: Set(i(facts.scanned_area_mm2)),
+        received_at: Set(owner.received_at),
+    }
+}
+
+fn with_print(mut row: job::ActiveModel, p: &PrintDetails) -> job::ActiveModel {
+    row.printed_at = Set(Some(p.printed_at));
+    row.status = Set(opt_str(&p.status));
+    row.source = Set(opt_str(&p.source));
+    row.quality = Set(opt_str(&p.quality));
+    row.non_white_coverage_bp = Set(i32::from(p.non_white_coverage_bp));
+    row.color_coverage_bp = Set(i32::from(p.color_coverage_bp));
+    row
+}
+
+/// The row of a print job.
+pub fn print_job_row(owner: &RowOwner, job: &PrintJob, facts: &JobFacts) -> job::ActiveModel {
+    let row = base_row(owner, JobKind::Print, &job.job, job.print.printed_at, facts);
+    with_print(row, &job.print)
+}
+
+/// The row of a scan job.
+pub fn scan_job_row(owner: &RowOwner, job: &ScanJob, facts: &JobFacts) -> job::ActiveModel {
+    let mut row = base_row(owner, JobKind::Scan, &job.job, job.scan.scanned_at, facts);
+    row.scanned_at = Set(Some(job.scan.scanned_at));
+    row.scan_status = Set(opt_str(&job.scan.status));
+    row
+}
+
+/// The row of a copy job.
+pub fn copy_job_row(owner: &RowOwner, job: &CopyJob, facts: &JobFacts) -> job::ActiveModel {
+    let mut row = base_row(owner, JobKind::Copy, &job.job, job.print.printed_at, facts);
+    row.scanned_at = Set(Some(job.scan.scanned_at));
+    row.scan_status = Set(opt_str(&job.scan.status));
+    with_print(row, &job.print)
+}
+
+/// The billable facts of a stored job row (the inverse of the `*_job_row` functions).
+pub fn facts_of_row(row: &job::Model) -> Result<JobFacts, DbErr> {
+    let kind = JobKind::parse(&row.kind)
+        .ok_or_else(|| DbErr::Custom(format!("job {} has unknown kind {}", row.id, row.kind)))?;
+    let ink_ul: BTreeMap<String, u64> = match &row.ink {
+        Some(v) => from_json(v)?,
+        None => BTreeMap::new(),
+    };
+    let app_categories: BTreeMap<String, CategoryFacts> = match &row.categories {
+        Some(v) => from_json(v)?,
+        None => BTreeMap::new(),
+    };
+    Ok(JobFacts {
+        kind,
+        pages: u(row.pages),
+        copies: u(row.copies),
+        print_time_s: u(row.print_time_s),
+        ink_ul,
+        media_type: row.media_type.clone(),
+        category: row.category.clone(),
+        media_area_mm2: u(row.media_area_mm2),
+        media_length_mm: u(row.media_length_mm),
+        printed_area_mm2: u(row.printed_area_mm2),
+        app_categories,
+        scanned_area_mm2: u(row.scanned_area_mm2),
+    })
+}
+
+/// Insert job rows in chunks that stay under SQLite's bound-parameter limit.
+pub async fn insert_jobs<C: ConnectionTrait>(db: &C, rows: Vec<job::ActiveModel>) -> Result<(), DbErr> {
+    const CHUNK: usize = 400;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
+        job::Entity::insert_many(chunk).exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Hydration
+// ---------------------------------------------------------------------------
+
+/// Which rows a hydration reads: those of one printer, site or reseller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// One printer.
+    Printer(i64),
+    /// One site.
+    Site(i64),
+    /// One reseller.
+    Reseller(i64),
+}
+
+impl Scope {
+    /// The snapshot kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Printer(_) => "printer",
+            Self::Site(_) => "site",
+            Self::Reseller(_) => "reseller",
+        }
+    }
+
+    /// The id.
+    pub fn id(self) -> i64 {
+        match self {
+            Self::Printer(id) | Self::Site(id) | Self::Reseller(id) => id,
+        }
+    }
+}
+
+/// Usage of the records of `scope` past `watermark`, and the watermark after them.
+pub async fn usage_since<C: ConnectionTrait>(
+    db: &C,
+    scope: Scope,
+    watermark: Watermark,
+) -> Result<(Usage, Watermark), DbErr> {
+    let mut usage = Usage::default();
+    let mut last = watermark;
+    let past = |upload: job::Column, printer: job::Column| {
+        Condition::any().add(upload.gt(watermark.upload_id)).add(
+            Condition::all()
+                .add(upload.eq(watermark.upload_id))
+                .add(printer.gt(watermark.printer_id)),
+        )
+    };
+    let jobs = job::Entity::find().filter(past(job::Column::UploadId, job::Column::PrinterId));
+    let jobs = match scope {
+        Scope::Printer(id) => jobs.filter(job::Column::PrinterId.eq(id)),
+        Scope::Site(id) => jobs.filter(job::Column::SiteId.eq(id)),
+        Scope::Reseller(id) => jobs.filter(job::Column::ResellerId.eq(id)),
+    };
+    for row in jobs.order_by_asc(job::Column::Id).all(db).await? {
+        usage.jobs.add_job(&facts_of_row(&row)?);
+        last = last.max(Watermark::new(row.upload_id, row.printer_id));
+    }
+    use counter_reading::Column as R;
+    let readings = counter_reading::Entity::find().filter(
+        Condition::any().add(R::UploadId.gt(watermark.upload_id)).add(
+            Condition::all()
+                .add(R::UploadId.eq(watermark.upload_id))
+                .add(R::PrinterId.gt(watermark.printer_id)),
+        ),
+    );
+    let readings = match scope {
+        Scope::Printer(id) => readings.filter(R::PrinterId.eq(id)),
+        Scope::Site(id) => readings.filter(R::SiteId.eq(id)),
+        Scope::Reseller(id) => readings.filter(R::ResellerId.eq(id)),
+    };
+    for row in readings.order_by_asc(R::Id).all(db).await? {
+        let delta: MeterUsage = from_json(&row.delta)?;
+        usage.meter.merge(&delta);
+        last = last.max(Watermark::new(row.upload_id, row.printer_id));
+    }
+    Ok((usage, last))
+}
+
+/// Load an actor snapshot.
+pub async fn load_snapshot<C: ConnectionTrait, T: DeserializeOwned>(
+    db: &C,
+    scope: Scope,
+) -> Result<Option<T>, DbErr> {
+    let row = actor_snapshot::Entity::find_by_id((scope.kind().to_owned(), scope.id().to_string()))
+        .one(db)
+        .await?;
+    row.map(|r| from_json(&r.state)).transpose()
+}
+
+/// Save (insert or replace) an actor snapshot.
+pub async fn save_snapshot<C: ConnectionTrait, T: Serialize>(
+    db: &C,
+    scope: Scope,
+    state: &T,
+) -> Result<(), DbErr> {
+    let row = actor_snapshot::ActiveModel {
+        kind: Set(scope.kind().to_owned()),
+        key: Set(scope.id().to_string()),
+        state: Set(to_json(state)),
+        saved_at: Set(Utc::now()),
+    };
+    actor_snapshot::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([actor_snapshot::Column::Kind, actor_snapshot::Column::Key])
+                .update_columns([actor_snapshot::Column::State, actor_snapshot::Column::SavedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Highest upload id stored so far (0 when none).
+pub async fn max_upload_id<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COALESCE(MAX(id), 0) AS m FROM uploads".to_owned(),
+        ))
+        .await?;
+    Ok(row.map(|r| r.try_get::<i64>("", "m")).transpose()?.unwrap_or(0))
+}

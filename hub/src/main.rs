@@ -1,0 +1,70 @@
+//! `ppu-hub`: the telemetry hub.
+
+use clap::{Parser, Subcommand};
+use ppu_hub::settings::{Settings, SettingsArgs};
+use ppu_hub::{Application, telemetry};
+
+/// ppu-hub: pay-per-use telemetry hub for large-format printer fleets.
+///
+/// Receives encrypted uploads from Data Collectors and direct-connected
+/// printers, keeps one actor per printer, site and reseller, and serves the
+/// REST API. With no configuration it serves HTTPS on 127.0.0.1:8443 with a
+/// self-signed certificate and SQLite in ./data.
+#[derive(Debug, Parser)]
+#[command(name = "ppu-hub", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the hub until SIGTERM or Ctrl-C (then drain uploads, save snapshots, exit 0).
+    Serve(SettingsArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = match Settings::load(&args) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("ppu-hub: {e}");
+                    std::process::exit(2);
+                }
+            };
+            telemetry::init(&settings.log_format);
+            actix_web::rt::System::new().block_on(serve(settings))
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let handle = app.handle();
+    actix_web::rt::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stopping: finishing in-flight requests");
+        handle.stop(true).await;
+    });
+    app.run_until_stopped().await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

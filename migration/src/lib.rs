@@ -1,0 +1,24 @@
+//! Database migrations of ppu-hub (SeaORM migrations, SQLite and PostgreSQL).
+//!
+//! The hub runs [`Migrator::up`] at startup. Every migration runs inside one
+//! transaction on both backends (SQLite DDL is transactional too), so a failed
+//! migration leaves the schema as it was.
+//!
+//! Migrations are written with sea-query statements rather than derived from
+//! the entities, so that the schema's history stays fixed while the entities
+//! evolve.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_core;
+
+/// The hub's migrator.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_core::Migration)]
+    }
+}
