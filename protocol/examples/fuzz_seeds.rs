@@ -131,9 +131,18 @@ fn main() -> anyhow::Result<()> {
     jobs.collector = Some(CollectorReport::default());
 
     let mut seeds: Vec<(&str, Vec<u8>)> = vec![
-        ("valid_empty", seal_with_iv(&printer, &empty, &keys, [3; 16])?),
-        ("valid_alert", seal_with_iv(&printer, &alert, &keys, [4; 16])?),
-        ("valid_jobs", seal_with_iv(&collector, &jobs, &keys, [5; 16])?),
+        (
+            "valid_empty",
+            seal_with_iv(&printer, &empty, &keys, [3; 16])?,
+        ),
+        (
+            "valid_alert",
+            seal_with_iv(&printer, &alert, &keys, [4; 16])?,
+        ),
+        (
+            "valid_jobs",
+            seal_with_iv(&collector, &jobs, &keys, [5; 16])?,
+        ),
         // Past the MAC, then: not msgpack, a newer schema, trailing bytes.
         (
             "mac_ok_not_msgpack",

@@ -15,6 +15,10 @@
 //! Replay protection (timestamp window, nonce uniqueness) is the hub's job:
 //! this module only authenticates the header so that the hub can trust it.
 //!
+//! PROTOCOL.md at the repository root describes the same bytes for senders
+//! written without this crate, with the test vectors of
+//! `protocol/tests/vectors/envelope_v1.json`.
+//!
 //! # Keys
 //! Each sender (collector or direct-connected printer) shares a secret with
 //! the hub. The secret never travels: both sides derive two keys from it with
@@ -356,8 +360,7 @@ impl SenderKeys {
     }
 
     fn mac(&self) -> HmacSha256 {
-        <HmacSha256 as KeyInit>::new_from_slice(&self.mac)
-            .expect("hmac accepts keys of any length")
+        <HmacSha256 as KeyInit>::new_from_slice(&self.mac).expect("hmac accepts keys of any length")
     }
 }
 
@@ -555,7 +558,11 @@ pub fn seal_with_iv(
 ///
 /// # Errors
 /// See [`SealError`].
-pub fn seal_bytes(header: &Header, msgpack: &[u8], keys: &SenderKeys) -> Result<Vec<u8>, SealError> {
+pub fn seal_bytes(
+    header: &Header,
+    msgpack: &[u8],
+    keys: &SenderKeys,
+) -> Result<Vec<u8>, SealError> {
     seal_bytes_with_iv(header, msgpack, keys, random_iv())
 }
 
@@ -578,12 +585,13 @@ pub fn seal_bytes_with_iv(
         });
     }
     let compressed = lz4_flex::block::compress_prepend_size(msgpack);
-    let ciphertext = Aes128CbcEnc::new(&keys.enc.into(), &iv.into())
-        .encrypt_padded_vec::<Pkcs7>(&compressed);
-    let ciphertext_len = u32::try_from(ciphertext.len()).map_err(|_| SealError::PayloadTooLarge {
-        size: ciphertext.len(),
-        limit: u32::MAX as usize,
-    })?;
+    let ciphertext =
+        Aes128CbcEnc::new(&keys.enc.into(), &iv.into()).encrypt_padded_vec::<Pkcs7>(&compressed);
+    let ciphertext_len =
+        u32::try_from(ciphertext.len()).map_err(|_| SealError::PayloadTooLarge {
+            size: ciphertext.len(),
+            limit: u32::MAX as usize,
+        })?;
     out.reserve(IV_LEN + 4 + ciphertext.len() + TAG_LEN);
     out.extend_from_slice(&iv);
     out.extend_from_slice(&ciphertext_len.to_be_bytes());
@@ -703,7 +711,8 @@ fn decode_exact<'de, T: Deserialize<'de>>(msgpack: &'de [u8]) -> Result<T, Decod
     // reads them, never allocating a declared length up front.
     let mut de = rmp_serde::Deserializer::new(msgpack);
     de.set_max_depth(MAX_PAYLOAD_DEPTH);
-    let value = T::deserialize(&mut de).map_err(|e| DecodeError::MalformedPayload(e.to_string()))?;
+    let value =
+        T::deserialize(&mut de).map_err(|e| DecodeError::MalformedPayload(e.to_string()))?;
     let trailing = de.get_ref().len();
     if trailing != 0 {
         return Err(DecodeError::MalformedPayload(format!(
@@ -715,15 +724,15 @@ fn decode_exact<'de, T: Deserialize<'de>>(msgpack: &'de [u8]) -> Result<T, Decod
 
 /// Undo `lz4_flex::block::compress_prepend_size`, allocating at most `limit`.
 fn decompress(compressed: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
-    let (size, block) = lz4_flex::block::uncompressed_size(compressed)
-        .map_err(|_| DecodeError::BadCompression)?;
+    let (size, block) =
+        lz4_flex::block::uncompressed_size(compressed).map_err(|_| DecodeError::BadCompression)?;
     // The check that makes bombs harmless: before the allocation.
     if size > limit {
         return Err(DecodeError::DecompressedTooLarge { size, limit });
     }
     let mut out = vec![0u8; size];
-    let written =
-        lz4_flex::block::decompress_into(block, &mut out).map_err(|_| DecodeError::BadCompression)?;
+    let written = lz4_flex::block::decompress_into(block, &mut out)
+        .map_err(|_| DecodeError::BadCompression)?;
     if written != size {
         return Err(DecodeError::BadCompression);
     }
@@ -959,7 +968,8 @@ mod tests {
 
     #[test]
     fn sub_millisecond_precision_is_dropped() {
-        let at = DateTime::from_timestamp_millis(1_000).unwrap() + chrono::Duration::microseconds(999);
+        let at =
+            DateTime::from_timestamp_millis(1_000).unwrap() + chrono::Duration::microseconds(999);
         assert_eq!(truncate_to_millis(at).timestamp_millis(), 1_000);
         assert_eq!(truncate_to_millis(at).timestamp_subsec_nanos(), 0);
         let before_epoch = DateTime::from_timestamp_millis(-1).unwrap();

@@ -462,7 +462,9 @@ pub struct MediaTypeInfo {
 }
 
 /// HP's print categories, decided by a job's non-white pixel coverage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PrintCategory {
     /// Low coverage: CAD and line drawings.
@@ -697,7 +699,11 @@ pub struct JobIdentity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
     /// Timestamp supplied by the submitting application or driver.
-    #[serde(default, with = "ts::millis_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "ts::millis_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub submitted_at: Option<Timestamp>,
 }
 
@@ -968,7 +974,11 @@ impl std::str::FromStr for Severity {
         Self::ALL
             .into_iter()
             .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("unknown severity `{s}` (expected one of critical, major, minor, warning, info)"))
+            .ok_or_else(|| {
+                format!(
+                    "unknown severity `{s}` (expected one of critical, major, minor, warning, info)"
+                )
+            })
     }
 }
 
@@ -1009,7 +1019,11 @@ pub struct CollectorReport {
     #[serde(default)]
     pub config_version: u64,
     /// When the poll cycle that produced this upload started.
-    #[serde(default, with = "ts::millis_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "ts::millis_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub poll_started_at: Option<Timestamp>,
     /// How long the poll cycle took.
     #[serde(default)]

@@ -39,9 +39,17 @@ fn round_trip_returns_header_and_payload() {
 fn round_trip_of_an_empty_collector_payload() {
     let keys = SenderKeys::derive(b"collector secret", SenderKind::Collector, "c-01");
     let header = Header::new(SenderKind::Collector, "c-01", chrono::Utc::now());
-    let payload = Payload::new(uuid::Uuid::nil(), "ppu-collector/0.1.0", at(0), UploadTrigger::Manual);
+    let payload = Payload::new(
+        uuid::Uuid::nil(),
+        "ppu-collector/0.1.0",
+        at(0),
+        UploadTrigger::Manual,
+    );
     let bytes = seal(&header, &payload, &keys).unwrap();
-    assert_eq!(open(&bytes, &keys, &Limits::default()).unwrap(), (header, payload));
+    assert_eq!(
+        open(&bytes, &keys, &Limits::default()).unwrap(),
+        (header, payload)
+    );
 }
 
 #[test]
@@ -119,7 +127,10 @@ fn keys_round_trip_through_bytes_and_never_print() {
     let keys = keys();
     let bytes = keys.to_bytes();
     assert_eq!(SenderKeys::from_bytes(&bytes).unwrap(), keys);
-    assert_eq!(SenderKeys::from_bytes(&bytes[..47]).unwrap_err(), KeyLengthError(47));
+    assert_eq!(
+        SenderKeys::from_bytes(&bytes[..47]).unwrap_err(),
+        KeyLengthError(47)
+    );
     assert!(SenderKeys::from_bytes(&[0; 49]).is_err());
 
     let debug = format!("{keys:?} {:?}", Some(keys.clone()));
@@ -150,7 +161,10 @@ fn sealing_refuses_invalid_headers() {
     let payload = small_payload();
     let mut header = header();
     header.sender_id.clear();
-    assert!(matches!(seal(&header, &payload, &keys()), Err(SealError::EmptySenderId)));
+    assert!(matches!(
+        seal(&header, &payload, &keys()),
+        Err(SealError::EmptySenderId)
+    ));
 
     header.sender_id = "x".repeat(129);
     assert!(matches!(
@@ -297,7 +311,11 @@ fn every_decode_error_on_purpose() {
 
     let mut kind = good.clone();
     kind[KIND_AT] = 9;
-    expect(&kind, &limits, DecodeError::BadHeader("unknown sender kind 9".into()));
+    expect(
+        &kind,
+        &limits,
+        DecodeError::BadHeader("unknown sender kind 9".into()),
+    );
 
     seen.insert(malformed_code);
     assert_eq!(seen, DecodeError::CODES.into_iter().collect());
@@ -444,7 +462,7 @@ fn tampering_with_any_byte_is_an_error() {
             bytes[at] ^= mask;
             let err = open(&bytes, &keys, &limits).expect_err("tampered envelope opened");
             // Where the framing still parses, the MAC is what refuses it.
-            if at >= NONCE_AT && at < CT_LEN_AT || at >= CT_AT {
+            if (NONCE_AT..CT_LEN_AT).contains(&at) || at >= CT_AT {
                 assert_eq!(err, DecodeError::BadMac, "byte {at} mask {mask:#x}");
             }
             let _ = peek_header(&bytes, &limits);
@@ -455,7 +473,10 @@ fn tampering_with_any_byte_is_an_error() {
 #[test]
 fn error_codes_are_stable_snake_case() {
     for code in DecodeError::CODES {
-        assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{code}");
+        assert!(
+            code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "{code}"
+        );
     }
     let unique: BTreeSet<_> = DecodeError::CODES.into_iter().collect();
     assert_eq!(unique.len(), DecodeError::CODES.len());

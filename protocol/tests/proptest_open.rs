@@ -35,8 +35,7 @@ static BASES: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
 });
 
 /// MessagePack of the small payload, to mutate below the MAC.
-static MSGPACK: LazyLock<Vec<u8>> =
-    LazyLock::new(|| encode_payload(&small_payload()).unwrap());
+static MSGPACK: LazyLock<Vec<u8>> = LazyLock::new(|| encode_payload(&small_payload()).unwrap());
 
 /// One change to a byte string.
 #[derive(Debug, Clone)]
@@ -97,7 +96,12 @@ fn any_header() -> impl Strategy<Value = Header> {
     let millis = DateTime::<chrono::Utc>::MIN_UTC.timestamp_millis()
         ..=DateTime::<chrono::Utc>::MAX_UTC.timestamp_millis();
     (kind, id, millis, any::<[u8; 16]>()).prop_map(|(kind, id, millis, nonce)| {
-        Header::with_nonce(kind, id, DateTime::from_timestamp_millis(millis).unwrap(), nonce)
+        Header::with_nonce(
+            kind,
+            id,
+            DateTime::from_timestamp_millis(millis).unwrap(),
+            nonce,
+        )
     })
 }
 
@@ -110,9 +114,16 @@ enum Case {
     RandomAfterPrefix(Vec<u8>),
     /// A valid envelope with 1 to 4 mutations: must not open unless the
     /// mutations cancelled out.
-    Mutated { base: usize, mutations: Vec<Mutation> },
+    Mutated {
+        base: usize,
+        mutations: Vec<Mutation>,
+    },
     /// Random header fields, valid MAC, random "MessagePack".
-    GarbagePayload { header: Header, iv: [u8; 16], msgpack: Vec<u8> },
+    GarbagePayload {
+        header: Header,
+        iv: [u8; 16],
+        msgpack: Vec<u8>,
+    },
     /// The small payload's MessagePack, mutated, under a valid MAC.
     MutatedPayload { mutations: Vec<Mutation> },
     /// Valid MAC around random ciphertext blocks.

@@ -35,7 +35,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use common::{keys, header};
+use common::{header, keys};
 use ppu_protocol::envelope::{Limits, encode_payload, open, seal};
 use ppu_protocol::*;
 use rand::prelude::*;
@@ -197,22 +197,82 @@ const FAMILIES: [Family; 10] = [
 
 /// Media materials with their names in en, de, fr, es, it.
 const MATERIALS: [[&str; 5]; 10] = [
-    ["Bond Paper", "Normalpapier", "Papier normal", "Papel bond", "Carta comune"],
-    ["Coated Paper", "Gestrichenes Papier", "Papier couché", "Papel recubierto", "Carta patinata"],
-    ["Photo Paper", "Fotopapier", "Papier photo", "Papel fotográfico", "Carta fotografica"],
-    ["Tracing Paper", "Transparentpapier", "Papier calque", "Papel de calco", "Carta da lucido"],
-    ["Polyester Film", "Polyesterfolie", "Film polyester", "Película de poliéster", "Pellicola in poliestere"],
+    [
+        "Bond Paper",
+        "Normalpapier",
+        "Papier normal",
+        "Papel bond",
+        "Carta comune",
+    ],
+    [
+        "Coated Paper",
+        "Gestrichenes Papier",
+        "Papier couché",
+        "Papel recubierto",
+        "Carta patinata",
+    ],
+    [
+        "Photo Paper",
+        "Fotopapier",
+        "Papier photo",
+        "Papel fotográfico",
+        "Carta fotografica",
+    ],
+    [
+        "Tracing Paper",
+        "Transparentpapier",
+        "Papier calque",
+        "Papel de calco",
+        "Carta da lucido",
+    ],
+    [
+        "Polyester Film",
+        "Polyesterfolie",
+        "Film polyester",
+        "Película de poliéster",
+        "Pellicola in poliestere",
+    ],
     ["Canvas", "Leinwand", "Toile", "Lienzo", "Tela"],
-    ["Adhesive Vinyl", "Klebefolie", "Vinyle adhésif", "Vinilo adhesivo", "Vinile adesivo"],
-    ["Backlit Film", "Backlit-Folie", "Film rétroéclairé", "Película retroiluminada", "Pellicola retroilluminata"],
-    ["Polypropylene", "Polypropylen", "Polypropylène", "Polipropileno", "Polipropilene"],
-    ["Recycled Paper", "Recyclingpapier", "Papier recyclé", "Papel reciclado", "Carta riciclata"],
+    [
+        "Adhesive Vinyl",
+        "Klebefolie",
+        "Vinyle adhésif",
+        "Vinilo adhesivo",
+        "Vinile adesivo",
+    ],
+    [
+        "Backlit Film",
+        "Backlit-Folie",
+        "Film rétroéclairé",
+        "Película retroiluminada",
+        "Pellicola retroilluminata",
+    ],
+    [
+        "Polypropylene",
+        "Polypropylen",
+        "Polypropylène",
+        "Polipropileno",
+        "Polipropilene",
+    ],
+    [
+        "Recycled Paper",
+        "Recyclingpapier",
+        "Papier recyclé",
+        "Papel reciclado",
+        "Carta riciclata",
+    ],
 ];
 
 /// Finishes, in the same languages; the empty finish is the plain material.
 const FINISHES: [[&str; 5]; 5] = [
     ["", "", "", "", ""],
-    ["Heavyweight", "schwer", "fort grammage", "de alto gramaje", "pesante"],
+    [
+        "Heavyweight",
+        "schwer",
+        "fort grammage",
+        "de alto gramaje",
+        "pesante",
+    ],
     ["Gloss", "glänzend", "brillant", "brillante", "lucida"],
     ["Satin", "seidenmatt", "satiné", "satinado", "satinata"],
     ["Matte", "matt", "mat", "mate", "opaca"],
@@ -275,7 +335,9 @@ const SHEETS: [&str; 14] = [
     "Fassade",
     "Dachaufsicht",
 ];
-const LEVELS: [&str; 9] = ["UG2", "UG1", "EG", "OG1", "OG2", "OG3", "OG4", "DG", "Gesamt"];
+const LEVELS: [&str; 9] = [
+    "UG2", "UG1", "EG", "OG1", "OG2", "OG3", "OG4", "DG", "Gesamt",
+];
 const EXTENSIONS: [&str; 5] = ["dwg", "pdf", "dwf", "plt", "tif"];
 const APPLICATIONS: [&str; 7] = [
     "AutoCAD 2025",
@@ -287,9 +349,24 @@ const APPLICATIONS: [&str; 7] = [
     "MicroStation 2024",
 ];
 const USERS: [&str; 18] = [
-    "j.meier", "a.schulz", "m.yilmaz", "k.nowak", "s.fischer", "t.weber", "l.rossi",
-    "p.dubois", "c.hoffmann", "n.becker", "f.wagner", "e.koch", "r.richter", "b.klein",
-    "h.wolf", "d.schroeder", "i.neumann", "o.braun",
+    "j.meier",
+    "a.schulz",
+    "m.yilmaz",
+    "k.nowak",
+    "s.fischer",
+    "t.weber",
+    "l.rossi",
+    "p.dubois",
+    "c.hoffmann",
+    "n.becker",
+    "f.wagner",
+    "e.koch",
+    "r.richter",
+    "b.klein",
+    "h.wolf",
+    "d.schroeder",
+    "i.neumann",
+    "o.braun",
 ];
 const CATEGORY_IDS: [&str; 7] = [
     "cad",
@@ -302,9 +379,17 @@ const CATEGORY_IDS: [&str; 7] = [
 ];
 const ALERTS: [(&str, Severity, &str); 6] = [
     ("cartridge_low", Severity::Warning, "cartridge is low"),
-    ("printhead_replace_soon", Severity::Minor, "printhead should be replaced soon"),
+    (
+        "printhead_replace_soon",
+        Severity::Minor,
+        "printhead should be replaced soon",
+    ),
     ("roll_out", Severity::Minor, "roll is out of paper"),
-    ("maintenance_cartridge_full", Severity::Major, "maintenance cartridge is almost full"),
+    (
+        "maintenance_cartridge_full",
+        Severity::Major,
+        "maintenance cartridge is almost full",
+    ),
     ("86:01", Severity::Critical, "carriage stall"),
     ("cutter_error", Severity::Major, "cutter error"),
 ];
@@ -395,11 +480,29 @@ fn print_details(
     let categories = if rng.random_bool(0.1) {
         let second = *CATEGORY_IDS.choose(rng).unwrap();
         vec![
-            category(first, media_area / 2, printed_area / 2, total_ink / 2, length_mm / 2),
-            category(second, media_area / 2, printed_area / 2, total_ink / 2, length_mm / 2),
+            category(
+                first,
+                media_area / 2,
+                printed_area / 2,
+                total_ink / 2,
+                length_mm / 2,
+            ),
+            category(
+                second,
+                media_area / 2,
+                printed_area / 2,
+                total_ink / 2,
+                length_mm / 2,
+            ),
         ]
     } else {
-        vec![category(first, media_area, printed_area, total_ink, length_mm)]
+        vec![category(
+            first,
+            media_area,
+            printed_area,
+            total_ink,
+            length_mm,
+        )]
     };
     PrintDetails {
         printed_at: at,
@@ -408,9 +511,14 @@ fn print_details(
             1 => PrintStatus::Aborted,
             _ => PrintStatus::Printed,
         },
-        source: *[JobSource::Driver, JobSource::Rip, JobSource::Ews, JobSource::Usb]
-            .choose(rng)
-            .unwrap(),
+        source: *[
+            JobSource::Driver,
+            JobSource::Rip,
+            JobSource::Ews,
+            JobSource::Usb,
+        ]
+        .choose(rng)
+        .unwrap(),
         category: thresholds.categorize(non_white),
         quality: *[PrintQuality::Fast, PrintQuality::Normal, PrintQuality::Best]
             .choose(rng)
@@ -472,7 +580,11 @@ fn status(
             };
             let used = rng.random_range(0..capacity);
             InkCartridge {
-                slot: format!("{}{}", color.to_uppercase().replace('_', ""), i / family.colors.len() + 1),
+                slot: format!(
+                    "{}{}",
+                    color.to_uppercase().replace('_', ""),
+                    i / family.colors.len() + 1
+                ),
                 color: InkColor::new(color),
                 state: if used > capacity * 9 / 10 {
                     ConsumableState::Low
@@ -540,9 +652,13 @@ fn status(
     ];
     PrinterStatus {
         engine: EngineStatus {
-            state: *[EngineState::Ready, EngineState::Printing, EngineState::Sleep]
-                .choose(rng)
-                .unwrap(),
+            state: *[
+                EngineState::Ready,
+                EngineState::Printing,
+                EngineState::Sleep,
+            ]
+            .choose(rng)
+            .unwrap(),
             detail: None,
         },
         printheads,
@@ -678,7 +794,11 @@ fn three_hour_collector_upload() -> Payload {
         let mut sequence_number = rng.random_range(10_000..90_000);
         for at in instants {
             sequence_number += 1;
-            let kind = if family.mfp { rng.random_range(0..10) } else { 9 };
+            let kind = if family.mfp {
+                rng.random_range(0..10)
+            } else {
+                9
+            };
             match kind {
                 0 | 1 => report.scan_jobs.push(ScanJob {
                     job: identity(&mut rng, &mut used_names, sequence_number, at, true),

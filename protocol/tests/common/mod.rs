@@ -286,12 +286,7 @@ pub fn seal_raw_plaintext(
 
 /// An envelope whose ciphertext decrypts to `blocks` exactly, without
 /// padding being added: `blocks` chooses the padding the decoder will see.
-pub fn seal_raw_blocks(
-    header: &Header,
-    iv: [u8; 16],
-    blocks: &[u8],
-    keys: &SenderKeys,
-) -> Vec<u8> {
+pub fn seal_raw_blocks(header: &Header, iv: [u8; 16], blocks: &[u8], keys: &SenderKeys) -> Vec<u8> {
     assert_eq!(blocks.len() % 16, 0, "whole blocks only");
     let key_bytes = keys.to_bytes();
     let ciphertext = cbc::Encryptor::<Aes128>::new_from_slices(&key_bytes[..16], &iv)
