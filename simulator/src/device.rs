@@ -198,8 +198,8 @@ pub enum Event {
         /// Firmware version after the boot (boots may install updates).
         firmware_version: String,
     },
-    /// A job finished.
-    Job(JobRecord),
+    /// A job finished (boxed: it is by far the largest event).
+    Job(Box<JobRecord>),
     /// A condition was detected and entered the alert table.
     AlertRaised(DeviceAlert),
     /// A condition ended and left the alert table (`active == false`).
@@ -1231,7 +1231,7 @@ impl VirtualPrinter {
         let (record, busy_s) = self.execute(plan, at);
         self.last_activity = at;
         self.account(&record);
-        events.push(Event::Job(record));
+        events.push(Event::Job(Box::new(record)));
         self.after_job_checks(at, &mut events);
         let next_from = at + TimeDelta::seconds(i64::from(busy_s));
         self.next_job_at = self.draw_next_job_time(next_from);

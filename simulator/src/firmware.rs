@@ -205,7 +205,7 @@ impl Firmware {
             match e {
                 Event::Job(job) => {
                     let trigger = self.triggers.record_job(job.pages());
-                    self.pending_jobs.push(job.clone());
+                    self.pending_jobs.push((**job).clone());
                     fired = fired.or(trigger);
                 }
                 Event::AlertCleared(a) => self.cleared_alerts.push(a.clone()),

@@ -151,7 +151,7 @@ pub async fn run(printers: &[FleetPrinter], hub: &HubClient, config: &LoadConfig
             p99: percentile_ms(lat, 0.99),
             max: percentile_ms(lat, 1.0),
         },
-        mean_envelope_bytes: if total.uploads == 0 { 0 } else { total.bytes / total.uploads },
+        mean_envelope_bytes: total.bytes.checked_div(total.uploads).unwrap_or(0),
     }
 }
 
@@ -175,7 +175,7 @@ async fn drive(printer: FleetPrinter, hub: HubClient, config: LoadConfig, deadli
         while batch.len() < config.jobs_per_upload.max(1) {
             let Some(events) = device.step(far) else { break };
             batch.extend(events.into_iter().filter_map(|e| match e {
-                Event::Job(job) => Some(job),
+                Event::Job(job) => Some(*job),
                 _ => None,
             }));
         }

@@ -79,11 +79,10 @@ impl ModelId {
 
     /// The model's specification.
     pub fn spec(self) -> &'static ModelSpec {
-        let spec = CATALOG
+        CATALOG
             .iter()
             .find(|m| m.id == self)
-            .expect("every ModelId has a catalog entry (checked by a unit test)");
-        spec
+            .expect("every ModelId has a catalog entry (checked by a unit test)")
     }
 
     /// The CLI / fleet-file identifier, e.g. `t1500` or `pwxl-8000`.

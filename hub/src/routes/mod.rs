@@ -1,6 +1,7 @@
 //! HTTP routes.
 
 pub mod admin;
+pub mod collector;
 pub mod health;
 pub mod ingest;
 
@@ -11,5 +12,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/api/v1/ingest", web::post().to(ingest::ingest))
-        .configure(admin::configure);
+        .configure(admin::configure)
+        .configure(collector::configure);
 }
