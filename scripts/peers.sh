@@ -5,13 +5,27 @@ set -euo pipefail
 
 need_pkgs=()
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+# Data Collector tests: a real IPP Everywhere printer (ippeveprinter, ipptool),
+# which needs DNS-SD (avahi-daemon) on a system D-Bus.
+command -v ippeveprinter >/dev/null 2>&1 || need_pkgs+=(cups-ipp-utils)
+command -v ipptool >/dev/null 2>&1 || need_pkgs+=(cups-ipp-utils)
+command -v avahi-daemon >/dev/null 2>&1 || need_pkgs+=(avahi-daemon)
+command -v dbus-daemon >/dev/null 2>&1 || need_pkgs+=(dbus)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "==> installing peers: ${need_pkgs[*]}"
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
+    apt-get update -qq >/dev/null
+    # sort -u: a package may be listed twice (two of its commands missing).
+    mapfile -t need_pkgs < <(printf '%s\n' "${need_pkgs[@]}" | sort -u)
+    log=$(mktemp)
+    if ! apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >"$log" 2>&1; then
+      cat "$log" >&2
+      rm -f "$log"
+      exit 1
+    fi
+    rm -f "$log"
   else
     echo "!! cannot install ${need_pkgs[*]} without root; tests that need them will skip (or fail in CI)" >&2
   fi
@@ -28,5 +42,24 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -d "$pg_url"; then
 fi
 if [ "${CI:-}" = "true" ] && ! pg_isready -q -d "$pg_url" 2>/dev/null; then
   echo "!! PostgreSQL at $pg_url is not reachable and CI=true: the PostgreSQL suite cannot run" >&2
+  exit 1
+fi
+
+# D-Bus and avahi-daemon: ippeveprinter exits with "Unable to initialize DNS-SD" without them.
+# Containers have no init system, so start them directly when they are not running.
+if command -v dbus-daemon >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  if [ ! -S /run/dbus/system_bus_socket ] || ! dbus-send --system --dest=org.freedesktop.DBus / org.freedesktop.DBus.Peer.Ping 2>/dev/null; then
+    mkdir -p /run/dbus
+    rm -f /run/dbus/pid
+    dbus-daemon --system --fork >/dev/null
+  fi
+fi
+if command -v avahi-daemon >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  if ! avahi-daemon --check 2>/dev/null; then
+    avahi-daemon --no-drop-root --no-chroot --no-rlimits -D >/dev/null 2>&1 || true
+  fi
+fi
+if [ "${CI:-}" = "true" ] && command -v ippeveprinter >/dev/null 2>&1 && ! avahi-daemon --check 2>/dev/null; then
+  echo "!! avahi-daemon is not running and CI=true: the ippeveprinter tests cannot run" >&2
   exit 1
 fi

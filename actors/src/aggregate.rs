@@ -162,7 +162,11 @@ impl Actor for AggregateActor {
             }
         }));
         ctx.run_interval(self.settings.snapshot_interval, |act, ctx| act.save(ctx));
-        let tick = self.settings.idle_ttl.min(Duration::from_secs(60)).max(Duration::from_millis(50));
+        let tick = self
+            .settings
+            .idle_ttl
+            .min(Duration::from_secs(60))
+            .max(Duration::from_millis(50));
         ctx.run_interval(tick, |act, ctx| {
             if act.last_activity.elapsed() >= act.settings.idle_ttl
                 && act.queued.load(Ordering::Acquire) == 0
@@ -197,7 +201,8 @@ impl Handler<ApplyDelta> for AggregateActor {
             Some(reseller) => {
                 let fleet = self.fleet.clone();
                 AtomicResponse::new(Box::pin(
-                    async move { fleet.forward_to_reseller(reseller, delta).await }.into_actor(self),
+                    async move { fleet.forward_to_reseller(reseller, delta).await }
+                        .into_actor(self),
                 ))
             }
             None => AtomicResponse::new(Box::pin(fut::ready(()))),

@@ -15,7 +15,9 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::aggregate::{AggregateActor, AggregateView, ApplyDelta, FlushAggregate, InspectAggregate};
+use crate::aggregate::{
+    AggregateActor, AggregateView, ApplyDelta, FlushAggregate, InspectAggregate,
+};
 use crate::domain::Watermark;
 use crate::domain::usage::Usage;
 use crate::ingest::{Dispatch, IngestError, IngestRequest, PrinterUpdate, VerifiedUpload, Writer};
@@ -145,12 +147,17 @@ impl Fleet {
     ) -> Result<ppu_protocol::api::IngestResponse, IngestError> {
         let (reply, rx) = oneshot::channel();
         {
-            let guard = self.inner.ingest.read().map_err(|_| IngestError::ShuttingDown)?;
+            let guard = self
+                .inner
+                .ingest
+                .read()
+                .map_err(|_| IngestError::ShuttingDown)?;
             let tx = guard.as_ref().ok_or(IngestError::ShuttingDown)?;
-            tx.try_send(IngestRequest { upload, reply }).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => IngestError::Busy,
-                mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
-            })?;
+            tx.try_send(IngestRequest { upload, reply })
+                .map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => IngestError::Busy,
+                    mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
+                })?;
         }
         rx.await.map_err(|_| IngestError::ShuttingDown)?
     }
@@ -237,17 +244,22 @@ impl Fleet {
                 }
             }
         }
-        tracing::error!(printer_id = id, "printer actor unavailable; state will catch up from the database");
+        tracing::error!(
+            printer_id = id,
+            "printer actor unavailable; state will catch up from the database"
+        );
     }
 
     /// Forward a printer's delta to its site (which forwards to its reseller).
     pub(crate) async fn forward_to_site(&self, site: i64, reseller: i64, delta: UsageDelta) {
-        self.send_aggregate(Scope::Site(site), Some(reseller), delta).await;
+        self.send_aggregate(Scope::Site(site), Some(reseller), delta)
+            .await;
     }
 
     /// Forward a site's delta to its reseller.
     pub(crate) async fn forward_to_reseller(&self, reseller: i64, delta: UsageDelta) {
-        self.send_aggregate(Scope::Reseller(reseller), None, delta).await;
+        self.send_aggregate(Scope::Reseller(reseller), None, delta)
+            .await;
     }
 
     async fn send_aggregate(&self, scope: Scope, parent: Option<i64>, delta: UsageDelta) {
@@ -262,7 +274,11 @@ impl Fleet {
                 }
             }
         }
-        tracing::error!(kind = scope.kind(), id = scope.id(), "aggregate actor unavailable; state will catch up from the database");
+        tracing::error!(
+            kind = scope.kind(),
+            id = scope.id(),
+            "aggregate actor unavailable; state will catch up from the database"
+        );
     }
 
     /// The live view of a printer (spawning and hydrating its actor if needed).
@@ -279,12 +295,14 @@ impl Fleet {
 
     /// The live view of a site.
     pub async fn site_view(&self, site_id: i64, reseller_id: i64) -> Option<AggregateView> {
-        self.aggregate_view(Scope::Site(site_id), Some(reseller_id)).await
+        self.aggregate_view(Scope::Site(site_id), Some(reseller_id))
+            .await
     }
 
     /// The live view of a reseller.
     pub async fn reseller_view(&self, reseller_id: i64) -> Option<AggregateView> {
-        self.aggregate_view(Scope::Reseller(reseller_id), None).await
+        self.aggregate_view(Scope::Reseller(reseller_id), None)
+            .await
     }
 
     async fn aggregate_view(&self, scope: Scope, parent: Option<i64>) -> Option<AggregateView> {
@@ -304,13 +322,23 @@ impl Fleet {
         if let Ok(mut g) = self.inner.ingest.write() {
             g.take();
         }
-        let done = self.inner.writer_done.lock().ok().and_then(|mut g| g.take());
+        let done = self
+            .inner
+            .writer_done
+            .lock()
+            .ok()
+            .and_then(|mut g| g.take());
         if let Some(done) = done {
             let _ = done.await;
         }
         let printers: Vec<_> = self.inner.printers.iter().map(|e| e.addr.clone()).collect();
         let sites: Vec<_> = self.inner.sites.iter().map(|e| e.addr.clone()).collect();
-        let resellers: Vec<_> = self.inner.resellers.iter().map(|e| e.addr.clone()).collect();
+        let resellers: Vec<_> = self
+            .inner
+            .resellers
+            .iter()
+            .map(|e| e.addr.clone())
+            .collect();
         let mut failed = 0usize;
         for addr in printers {
             if !matches!(addr.send(Flush).await, Ok(Ok(()))) {
@@ -323,7 +351,10 @@ impl Fleet {
             }
         }
         if failed > 0 {
-            tracing::warn!(failed, "some snapshots were not saved; actors will rebuild from records");
+            tracing::warn!(
+                failed,
+                "some snapshots were not saved; actors will rebuild from records"
+            );
         }
         tracing::info!("fleet stopped");
     }

@@ -24,8 +24,8 @@ use ppu_protocol::model::{
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -143,10 +143,8 @@ pub struct IngestRequest {
 /// Dispatches committed updates to the actors; implemented by the fleet.
 pub trait Dispatch: Send + 'static {
     /// Apply the updates of one committed upload, in order. Returns when applied.
-    fn dispatch(
-        &self,
-        updates: Vec<PrinterUpdate>,
-    ) -> impl std::future::Future<Output = ()> + Send;
+    fn dispatch(&self, updates: Vec<PrinterUpdate>)
+    -> impl std::future::Future<Output = ()> + Send;
 }
 
 /// The writer's caches. Only ever updated after a commit.
@@ -223,7 +221,9 @@ impl<D: Dispatch> Writer<D> {
                         Ok(results) => self.finish(vec![req], results).await,
                         Err(err) => {
                             tracing::error!(error = %err, "upload not stored");
-                            let _ = req.reply.send(Err(IngestError::Unavailable(err.to_string())));
+                            let _ = req
+                                .reply
+                                .send(Err(IngestError::Unavailable(err.to_string())));
                         }
                     }
                 }
@@ -231,7 +231,9 @@ impl<D: Dispatch> Writer<D> {
             Err(err) => {
                 tracing::error!(error = %err, "upload not stored");
                 for req in batch {
-                    let _ = req.reply.send(Err(IngestError::Unavailable(err.to_string())));
+                    let _ = req
+                        .reply
+                        .send(Err(IngestError::Unavailable(err.to_string())));
                 }
             }
         }
@@ -262,7 +264,7 @@ impl<D: Dispatch> Writer<D> {
         &mut self,
         uploads: &[&VerifiedUpload],
     ) -> Result<Vec<Result<Stored, IngestError>>, DbErr> {
-        let tx = self.db.write.begin().await?;
+        let tx = self.db.begin_write().await?;
         let mut overlay = Overlay::default();
         let mut results = Vec::with_capacity(uploads.len());
         for up in uploads {
@@ -295,7 +297,11 @@ async fn find_printer(
     overlay: &Overlay,
     serial: &str,
 ) -> Result<Option<PrinterRef>, DbErr> {
-    if let Some(p) = overlay.printers.get(serial).or_else(|| caches.printers.get(serial)) {
+    if let Some(p) = overlay
+        .printers
+        .get(serial)
+        .or_else(|| caches.printers.get(serial))
+    {
         return Ok(Some(*p));
     }
     let Some(p) = printer::Entity::find()
@@ -513,7 +519,10 @@ async fn store_one(
         response: Set(serde_json::Value::Null),
         ..Default::default()
     };
-    let upload_id = upload::Entity::insert(ledger).exec(tx).await?.last_insert_id;
+    let upload_id = upload::Entity::insert(ledger)
+        .exec(tx)
+        .await?
+        .last_insert_id;
 
     // 7. Records per accepted printer.
     let mut updates = Vec::with_capacity(accepted_reports.len());
@@ -539,21 +548,33 @@ async fn store_one(
             }
         };
         for j in &report.print_jobs {
-            if is_new(j.job.uuid, &mut duplicates.print_jobs, &mut accepted.print_jobs) {
+            if is_new(
+                j.job.uuid,
+                &mut duplicates.print_jobs,
+                &mut accepted.print_jobs,
+            ) {
                 let f = JobFacts::from_print(j);
                 job_rows.push(store::print_job_row(&owner, j, &f));
                 usage.jobs.add_job(&f);
             }
         }
         for j in &report.scan_jobs {
-            if is_new(j.job.uuid, &mut duplicates.scan_jobs, &mut accepted.scan_jobs) {
+            if is_new(
+                j.job.uuid,
+                &mut duplicates.scan_jobs,
+                &mut accepted.scan_jobs,
+            ) {
                 let f = JobFacts::from_scan(j);
                 job_rows.push(store::scan_job_row(&owner, j, &f));
                 usage.jobs.add_job(&f);
             }
         }
         for j in &report.copy_jobs {
-            if is_new(j.job.uuid, &mut duplicates.copy_jobs, &mut accepted.copy_jobs) {
+            if is_new(
+                j.job.uuid,
+                &mut duplicates.copy_jobs,
+                &mut accepted.copy_jobs,
+            ) {
                 let f = JobFacts::from_copy(j);
                 job_rows.push(store::copy_job_row(&owner, j, &f));
                 usage.jobs.add_job(&f);
@@ -576,9 +597,16 @@ async fn store_one(
                 anomaly: Set(!step.regressions.is_empty()),
                 ..Default::default()
             };
-            let reading_id = counter_reading::Entity::insert(row).exec(tx).await?.last_insert_id;
+            let reading_id = counter_reading::Entity::insert(row)
+                .exec(tx)
+                .await?
+                .last_insert_id;
             if !step.regressions.is_empty() {
-                tracing::warn!(printer_id = printer.id, regressions = step.regressions.len(), "lifetime counter went backwards: new baseline");
+                tracing::warn!(
+                    printer_id = printer.id,
+                    regressions = step.regressions.len(),
+                    "lifetime counter went backwards: new baseline"
+                );
                 let row = anomaly::ActiveModel {
                     printer_id: Set(printer.id),
                     reading_id: Set(reading_id),
@@ -587,7 +615,9 @@ async fn store_one(
                     detected_at: Set(up.received_at),
                     ..Default::default()
                 };
-                anomaly::Entity::insert(row).exec_without_returning(tx).await?;
+                anomaly::Entity::insert(row)
+                    .exec_without_returning(tx)
+                    .await?;
             }
             usage.meter = step.delta;
             regressions = step.regressions;
@@ -604,7 +634,9 @@ async fn store_one(
                 status: Set(report.status.as_ref().map(store::to_json)),
                 ..Default::default()
             };
-            status_snapshot::Entity::insert(row).exec_without_returning(tx).await?;
+            status_snapshot::Entity::insert(row)
+                .exec_without_returning(tx)
+                .await?;
         }
         let mut p = printer::ActiveModel {
             id: Set(printer.id),

@@ -227,14 +227,11 @@ async fn hydrate(fleet: Fleet, id: i64) -> Result<Hydrated, DbErr> {
         state.counters = Some(store::from_json(&r.counters)?);
         state.counters_at = Some(r.read_at);
     }
-    state.anomalies = u64::try_from(
-        sea_orm::PaginatorTrait::count(
-            readings.filter(counter_reading::Column::Anomaly.eq(true)),
-            db,
-        )
-        .await?,
+    state.anomalies = sea_orm::PaginatorTrait::count(
+        readings.filter(counter_reading::Column::Anomaly.eq(true)),
+        db,
     )
-    .unwrap_or(0);
+    .await?;
     state.last_upload_at = row.last_upload_at;
     Ok(Hydrated {
         row,
@@ -267,7 +264,11 @@ impl Actor for PrinterActor {
             }
         }));
         ctx.run_interval(self.settings.snapshot_interval, |act, ctx| act.save(ctx));
-        let tick = self.settings.idle_ttl.min(Duration::from_secs(60)).max(Duration::from_millis(50));
+        let tick = self
+            .settings
+            .idle_ttl
+            .min(Duration::from_secs(60))
+            .max(Duration::from_millis(50));
         ctx.run_interval(tick, |act, ctx| {
             if act.last_activity.elapsed() >= act.settings.idle_ttl
                 && act.queued.load(Ordering::Acquire) == 0

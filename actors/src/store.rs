@@ -13,8 +13,9 @@ use ppu_entities::{actor_snapshot, counter_reading, job};
 use ppu_protocol::model::{CopyJob, PrintDetails, PrintJob, ScanJob};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, Statement,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database,
+    DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -63,6 +64,20 @@ impl Db {
     /// Which backend this is.
     pub fn backend(&self) -> DbBackend {
         self.write.get_database_backend()
+    }
+
+    /// Begin a write transaction. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes
+    /// gets `SQLITE_BUSY` at once in WAL mode instead of waiting for the lock.
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+        let mode =
+            (self.backend() == DbBackend::Sqlite).then_some(SqliteTransactionMode::Immediate);
+        self.write
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: mode,
+                ..TransactionOptions::default()
+            })
+            .await
     }
 
     /// Whether the database answers a trivial query.
@@ -242,12 +257,17 @@ pub fn facts_of_row(row: &job::Model) -> Result<JobFacts, DbErr> {
 }
 
 /// Insert job rows in chunks that stay under SQLite's bound-parameter limit.
-pub async fn insert_jobs<C: ConnectionTrait>(db: &C, rows: Vec<job::ActiveModel>) -> Result<(), DbErr> {
+pub async fn insert_jobs<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<job::ActiveModel>,
+) -> Result<(), DbErr> {
     const CHUNK: usize = 400;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
-        job::Entity::insert_many(chunk).exec_without_returning(db).await?;
+        job::Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await?;
     }
     Ok(())
 }
@@ -312,11 +332,13 @@ pub async fn usage_since<C: ConnectionTrait>(
     }
     use counter_reading::Column as R;
     let readings = counter_reading::Entity::find().filter(
-        Condition::any().add(R::UploadId.gt(watermark.upload_id)).add(
-            Condition::all()
-                .add(R::UploadId.eq(watermark.upload_id))
-                .add(R::PrinterId.gt(watermark.printer_id)),
-        ),
+        Condition::any()
+            .add(R::UploadId.gt(watermark.upload_id))
+            .add(
+                Condition::all()
+                    .add(R::UploadId.eq(watermark.upload_id))
+                    .add(R::PrinterId.gt(watermark.printer_id)),
+            ),
     );
     let readings = match scope {
         Scope::Printer(id) => readings.filter(R::PrinterId.eq(id)),
@@ -357,7 +379,10 @@ pub async fn save_snapshot<C: ConnectionTrait, T: Serialize>(
     actor_snapshot::Entity::insert(row)
         .on_conflict(
             OnConflict::columns([actor_snapshot::Column::Kind, actor_snapshot::Column::Key])
-                .update_columns([actor_snapshot::Column::State, actor_snapshot::Column::SavedAt])
+                .update_columns([
+                    actor_snapshot::Column::State,
+                    actor_snapshot::Column::SavedAt,
+                ])
                 .to_owned(),
         )
         .exec_without_returning(db)
@@ -374,5 +399,8 @@ pub async fn max_upload_id<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
             "SELECT COALESCE(MAX(id), 0) AS m FROM uploads".to_owned(),
         ))
         .await?;
-    Ok(row.map(|r| r.try_get::<i64>("", "m")).transpose()?.unwrap_or(0))
+    Ok(row
+        .map(|r| r.try_get::<i64>("", "m"))
+        .transpose()?
+        .unwrap_or(0))
 }

@@ -37,7 +37,11 @@ impl ApiError {
 
     /// 404: the object does not exist (or is not the caller's).
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     /// 409 with a code.
@@ -66,7 +70,11 @@ impl ApiError {
     /// 503 for a database that does not answer, so clients retry.
     pub fn database(err: sea_orm::DbErr) -> Self {
         tracing::error!(error = %err, "database error");
-        Self::unavailable("storage_unavailable", "the database is not available, retry later", 5)
+        Self::unavailable(
+            "storage_unavailable",
+            "the database is not available, retry later",
+            5,
+        )
     }
 }
 
@@ -115,7 +123,9 @@ pub mod extractors {
                 "too_large",
                 "request body too large",
             ),
-            other => ApiError::bad_request("invalid_json", format!("invalid request body: {other}")),
+            other => {
+                ApiError::bad_request("invalid_json", format!("invalid request body: {other}"))
+            }
         };
         api.into()
     }

@@ -22,8 +22,18 @@ pub fn describe() {
     describe_counter!(UPLOADS_REJECTED_TOTAL, "rejected uploads by reason");
     describe_counter!(RECEIVED_BYTES_TOTAL, Unit::Bytes, "envelope bytes received");
     describe_counter!(JOBS_STORED_TOTAL, "job records stored");
-    describe_counter!(DUPLICATE_JOBS_TOTAL, "job records already known and not counted again");
-    describe_counter!(MAILBOX_FULL_TOTAL, "requests refused with 503 because a queue was full");
-    describe_histogram!(INGEST_SECONDS, Unit::Seconds, "time from receipt to answer of an accepted upload");
+    describe_counter!(
+        DUPLICATE_JOBS_TOTAL,
+        "job records already known and not counted again"
+    );
+    describe_counter!(
+        MAILBOX_FULL_TOTAL,
+        "requests refused with 503 because a queue was full"
+    );
+    describe_histogram!(
+        INGEST_SECONDS,
+        Unit::Seconds,
+        "time from receipt to answer of an accepted upload"
+    );
     ppu_actors::metrics::describe();
 }

@@ -238,7 +238,10 @@ impl Settings {
             return invalid("max_envelope_bytes", "must be at least 1024");
         }
         if self.max_decompressed_bytes < self.max_envelope_bytes {
-            return invalid("max_decompressed_bytes", "must be at least max_envelope_bytes");
+            return invalid(
+                "max_decompressed_bytes",
+                "must be at least max_envelope_bytes",
+            );
         }
         if self.actors.ingest_queue == 0 || self.actors.max_batch == 0 {
             return invalid("actors.ingest_queue/max_batch", "must be at least 1");

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use ppu_actors::Fleet;
 use ppu_actors::ingest::Sender;
 use ppu_actors::store::Db;
-use ppu_actors::Fleet;
 use ppu_entities::{credential, printer, site};
 use ppu_protocol::envelope::{SenderKeys, SenderKind};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
@@ -74,10 +74,16 @@ impl AppState {
             return Ok(None);
         };
         let Ok(keys) = SenderKeys::from_bytes(&row.keys) else {
-            tracing::error!(credential_id = row.id, "stored sender keys have the wrong length");
+            tracing::error!(
+                credential_id = row.id,
+                "stored sender keys have the wrong length"
+            );
             return Ok(None);
         };
-        let Some(site) = site::Entity::find_by_id(row.site_id).one(&self.db.read).await? else {
+        let Some(site) = site::Entity::find_by_id(row.site_id)
+            .one(&self.db.read)
+            .await?
+        else {
             return Ok(None);
         };
         let cred = Arc::new(SenderCredential {

@@ -58,7 +58,11 @@ pub fn server_config(files: &TlsFiles) -> anyhow::Result<ServerConfig> {
         .with_context(|| format!("reading certificate {}", files.cert.display()))?
         .collect::<Result<_, _>>()
         .with_context(|| format!("parsing certificate {}", files.cert.display()))?;
-    anyhow::ensure!(!certs.is_empty(), "no certificate in {}", files.cert.display());
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "no certificate in {}",
+        files.cert.display()
+    );
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .with_context(|| format!("reading private key {}", files.key.display()))?;
     let mut config = ServerConfig::builder_with_provider(provider())

@@ -62,7 +62,9 @@ async fn happy_path(backend: Backend) {
     assert_eq!(s, 200);
     assert_eq!(v["actor"]["usage"]["jobs"]["print_jobs"], json!(19), "{v}");
     assert_eq!(v["printers"].as_array().unwrap().len(), 4);
-    let (s, v) = hub.admin_get(&format!("/api/v1/resellers/{reseller}")).await;
+    let (s, v) = hub
+        .admin_get(&format!("/api/v1/resellers/{reseller}"))
+        .await;
     assert_eq!(s, 200);
     assert_eq!(v["actor"]["usage"]["jobs"]["pages"], json!(38), "{v}");
 }
@@ -98,7 +100,11 @@ async fn duplicates_are_counted_once(backend: Backend) {
     assert_eq!(hub.count("jobs").await, 4);
     let v = hub.printer("DUP-1").await;
     assert_eq!(usage_jobs(&v), 4, "{v}");
-    assert_eq!(v["usage"]["meter"]["pages"], json!(2), "counter delta 10 -> 12");
+    assert_eq!(
+        v["usage"]["meter"]["pages"],
+        json!(2),
+        "counter delta 10 -> 12"
+    );
 
     // The same batch re-sealed (new header) after a lost answer: duplicate.
     let mut p = payload(vec![report("DUP-1", &uuids(2), 13, 130)]);
@@ -108,7 +114,10 @@ async fn duplicates_are_counted_once(backend: Backend) {
     p.generated_at = Utc::now();
     let (s, _, b) = hub.post_envelope(collector.seal(&p)).await;
     assert_eq!(s, 200, "{b}");
-    assert!(ingest_response(&b).duplicate, "same batch id is a duplicate");
+    assert!(
+        ingest_response(&b).duplicate,
+        "same batch id is a duplicate"
+    );
     assert_eq!(hub.count("jobs").await, 6);
 }
 
@@ -129,7 +138,11 @@ async fn bad_uploads_are_rejected_and_store_nothing(backend: Backend) {
     assert_eq!(b["error"]["code"], "bad_mac");
 
     // Unknown sender.
-    let stranger = TestSender::new(ppu_protocol::envelope::SenderKind::Collector, "col-nobody", "secret");
+    let stranger = TestSender::new(
+        ppu_protocol::envelope::SenderKind::Collector,
+        "col-nobody",
+        "secret",
+    );
     let (s, _, b) = hub.post_envelope(stranger.seal(&p)).await;
     assert_eq!(s, 401, "{b}");
     assert_eq!(b["error"]["code"], "unknown_sender");
@@ -141,7 +154,9 @@ async fn bad_uploads_are_rejected_and_store_nothing(backend: Backend) {
 
     // Stale timestamp, both directions.
     for skew in [Duration::minutes(-16), Duration::minutes(16)] {
-        let (s, _, b) = hub.post_envelope(collector.seal_at(&p, Utc::now() + skew)).await;
+        let (s, _, b) = hub
+            .post_envelope(collector.seal_at(&p, Utc::now() + skew))
+            .await;
         assert_eq!(s, 422, "{b}");
         assert_eq!(b["error"]["code"], "stale_timestamp");
     }
@@ -194,7 +209,11 @@ async fn bad_uploads_are_rejected_and_store_nothing(backend: Backend) {
     assert_eq!(r.rejected_printers.len(), 1);
     assert_eq!(r.rejected_printers[0].serial_number, "THEIRS-1");
     assert_eq!(r.rejected_printers[0].code, "printer_of_another_site");
-    assert_eq!(usage_jobs(&hub.printer("THEIRS-1").await), 1, "other site's printer untouched");
+    assert_eq!(
+        usage_jobs(&hub.printer("THEIRS-1").await),
+        1,
+        "other site's printer untouched"
+    );
 
     // A direct printer reporting another printer.
     let direct = hub.direct_printer(site, "DIRECT-7").await;
@@ -244,10 +263,15 @@ async fn state_survives_a_graceful_restart(backend: Backend) {
     }))
     .await;
     let (_, site_before) = hub.admin_get(&format!("/api/v1/sites/{site}")).await;
-    let (_, reseller_before) = hub.admin_get(&format!("/api/v1/resellers/{reseller}")).await;
+    let (_, reseller_before) = hub
+        .admin_get(&format!("/api/v1/resellers/{reseller}"))
+        .await;
 
     let hub = hub.restart().await;
-    assert!(hub.count("actor_snapshots").await >= 5, "snapshots saved on shutdown");
+    assert!(
+        hub.count("actor_snapshots").await >= 5,
+        "snapshots saved on shutdown"
+    );
     for (i, b) in (1..=3).zip(before) {
         let a = hub.printer(&format!("RS-{i}")).await;
         assert_eq!(a["usage"], b["usage"]);
@@ -257,22 +281,49 @@ async fn state_survives_a_graceful_restart(backend: Backend) {
     }
     let (_, site_after) = hub.admin_get(&format!("/api/v1/sites/{site}")).await;
     assert_eq!(site_after["actor"]["usage"], site_before["actor"]["usage"]);
-    let (_, reseller_after) = hub.admin_get(&format!("/api/v1/resellers/{reseller}")).await;
-    assert_eq!(reseller_after["actor"]["usage"], reseller_before["actor"]["usage"]);
-    assert_eq!(reseller_after["actor"]["usage"]["jobs"]["print_jobs"], json!(36));
+    let (_, reseller_after) = hub
+        .admin_get(&format!("/api/v1/resellers/{reseller}"))
+        .await;
+    assert_eq!(
+        reseller_after["actor"]["usage"],
+        reseller_before["actor"]["usage"]
+    );
+    assert_eq!(
+        reseller_after["actor"]["usage"]["jobs"]["print_jobs"],
+        json!(36)
+    );
 }
 
 async fn provisioning_validates_input(backend: Backend) {
     let hub = TestHub::start(backend).await;
-    let (s, b) = hub.admin_post("/api/v1/resellers", json!({"name": ""})).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("invalid_field")));
-    let (s, b) = hub.admin_post("/api/v1/resellers", json!({"nom": "x"})).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("invalid_json")), "{b}");
+    let (s, b) = hub
+        .admin_post("/api/v1/resellers", json!({"name": ""}))
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("invalid_field"))
+    );
+    let (s, b) = hub
+        .admin_post("/api/v1/resellers", json!({"nom": "x"}))
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("invalid_json")),
+        "{b}"
+    );
     let (rid, site) = hub.tenant("Dup", "dup-acct").await;
-    let (s, b) = hub.admin_post("/api/v1/resellers", json!({"name": "Dup"})).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (409, Some("already_exists")));
+    let (s, b) = hub
+        .admin_post("/api/v1/resellers", json!({"name": "Dup"}))
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (409, Some("already_exists"))
+    );
     let (s, _) = hub
-        .admin_post("/api/v1/sites", json!({"reseller_id": rid + 1000, "account_name": "x"}))
+        .admin_post(
+            "/api/v1/sites",
+            json!({"reseller_id": rid + 1000, "account_name": "x"}),
+        )
         .await;
     assert_eq!(s, 404);
     let (s, b) = hub
@@ -281,10 +332,18 @@ async fn provisioning_validates_input(backend: Backend) {
             json!({"site_id": site, "serial_number": "../etc/passwd", "direct": true}),
         )
         .await;
-    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("invalid_serial_number")));
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("invalid_serial_number"))
+    );
     let (s, _) = hub.admin_get("/api/v1/printers/NOPE-1").await;
     assert_eq!(s, 404);
-    let r = hub.client.get(hub.url("/api/v1/sites/1")).send().await.unwrap();
+    let r = hub
+        .client
+        .get(hub.url("/api/v1/sites/1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 401);
     let r = hub
         .client
@@ -311,3 +370,31 @@ on_both_backends!(
     state_survives_a_graceful_restart,
     provisioning_validates_input,
 );
+
+mod eviction {
+    use super::support::*;
+    use serde_json::json;
+
+    async fn idle_actors_are_evicted_and_come_back_equal(backend: Backend) {
+        let hub = TestHub::start_with(backend, |s| s.actors.idle_ttl_secs = 1).await;
+        let (_, site) = hub.tenant("R", "evict-site").await;
+        let printer = hub.direct_printer(site, "EVICT-1").await;
+        let jobs: Vec<_> = (0..3).map(|_| uuid::Uuid::new_v4()).collect();
+        let (s, _, _) = hub
+            .post_envelope(printer.seal(&payload(vec![report("EVICT-1", &jobs, 5, 5)])))
+            .await;
+        assert_eq!(s, 200);
+        let before = hub.printer("EVICT-1").await;
+        let live = |v: &serde_json::Value| v["live_actors"]["printers"].as_i64().unwrap();
+        let (_, ready) = hub.admin_get("/readyz").await;
+        assert_eq!(live(&ready), 1, "{ready}");
+        tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+        let (_, ready) = hub.admin_get("/readyz").await;
+        assert_eq!(live(&ready), 0, "idle printer actor evicted: {ready}");
+        let after = hub.printer("EVICT-1").await;
+        assert_eq!(after["usage"], before["usage"]);
+        assert_eq!(after["usage"]["jobs"]["print_jobs"], json!(3));
+    }
+
+    crate::on_both_backends!(idle_actors_are_evicted_and_come_back_equal);
+}

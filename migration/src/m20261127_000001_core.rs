@@ -409,10 +409,18 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("ix_jobs_printer", Jobs::Table, &["printer_id", "upload_id"]))
+            .create_index(index(
+                "ix_jobs_printer",
+                Jobs::Table,
+                &["printer_id", "upload_id"],
+            ))
             .await?;
         manager
-            .create_index(index("ix_jobs_site", Jobs::Table, &["site_id", "upload_id"]))
+            .create_index(index(
+                "ix_jobs_site",
+                Jobs::Table,
+                &["site_id", "upload_id"],
+            ))
             .await?;
         manager
             .create_index(index(

@@ -66,12 +66,17 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock standing at `start`.
     pub fn new(start: Timestamp) -> Self {
-        Self { now: Mutex::new(start) }
+        Self {
+            now: Mutex::new(start),
+        }
     }
 
     /// Move to `to` (never backwards: earlier instants are ignored).
     pub fn set(&self, to: Timestamp) {
-        let mut now = self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut now = self
+            .now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if to > *now {
             *now = to;
         }
@@ -79,14 +84,20 @@ impl ManualClock {
 
     /// Move forward by `by`.
     pub fn advance(&self, by: TimeDelta) {
-        let mut now = self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut now = self
+            .now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *now += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        *self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -101,7 +112,10 @@ mod tests {
         let clock = AcceleratedClock::new(start, 3_600.0);
         tokio::time::advance(std::time::Duration::from_secs(2)).await;
         assert_eq!(clock.now(), start + TimeDelta::hours(2));
-        assert_eq!(clock.real_duration(TimeDelta::hours(3)), std::time::Duration::from_secs(3));
+        assert_eq!(
+            clock.real_duration(TimeDelta::hours(3)),
+            std::time::Duration::from_secs(3)
+        );
     }
 
     #[test]

@@ -29,16 +29,21 @@ use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{Datelike, Months, NaiveDate, TimeDelta, Timelike, Weekday};
 use ppu_protocol::{
-    Accessory, AccessoryState, ApplicationCategoryUsage, CartridgeTypeUsage, ConsumableState, CopyJob, DeviceAlert,
-    EngineState, EngineStatus, InkCartridge, InkColor, InkUsage, JobCategoryThresholds, JobCategoryUsage, JobIdentity,
-    JobSource, LifetimeCounters, MediaSource, MediaSourceKind, MediaSourceState, MediaTypeInfo, MediaTypeUsage,
-    PrintCategory, PrintCategorySetting, PrintDetails, PrintJob, PrintQuality, PrintStatus, PrinterConfig,
-    PrinterReport, PrinterStatus, Printhead, ScanCounters, ScanDetails, ScanJob, ScanStatus, Severity, Timestamp,
+    Accessory, AccessoryState, ApplicationCategoryUsage, CartridgeTypeUsage, ConsumableState,
+    CopyJob, DeviceAlert, EngineState, EngineStatus, InkCartridge, InkColor, InkUsage,
+    JobCategoryThresholds, JobCategoryUsage, JobIdentity, JobSource, LifetimeCounters, MediaSource,
+    MediaSourceKind, MediaSourceState, MediaTypeInfo, MediaTypeUsage, PrintCategory,
+    PrintCategorySetting, PrintDetails, PrintJob, PrintQuality, PrintStatus, PrinterConfig,
+    PrinterReport, PrinterStatus, Printhead, ScanCounters, ScanDetails, ScanJob, ScanStatus,
+    Severity, Timestamp,
 };
 use uuid::Uuid;
 
 use crate::ledm::LedmDialect;
-use crate::models::{CartridgeSpec, Family, InkSlotSpec, JobProfile, MediaTypeSpec, ModelId, ModelSpec, PrintheadSpec};
+use crate::models::{
+    CartridgeSpec, Family, InkSlotSpec, JobProfile, MediaTypeSpec, ModelId, ModelSpec,
+    PrintheadSpec,
+};
 use crate::names;
 use crate::rng::SimRng;
 
@@ -80,7 +85,9 @@ impl Default for DeviceOptions {
 }
 
 /// Kind of a job record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     /// A print job.
@@ -487,7 +494,12 @@ impl VirtualPrinter {
     }
 
     /// Like [`new`](Self::new) with explicit [`DeviceOptions`].
-    pub fn with_options(model: ModelId, serial: impl Into<String>, seed: u64, options: DeviceOptions) -> Self {
+    pub fn with_options(
+        model: ModelId,
+        serial: impl Into<String>,
+        seed: u64,
+        options: DeviceOptions,
+    ) -> Self {
         let spec = model.spec();
         let mut rng = SimRng::new(seed);
         let epoch = Timestamp::UNIX_EPOCH;
@@ -788,9 +800,14 @@ impl VirtualPrinter {
         }
         let worst = self.alerts.iter().map(|a| a.severity).min();
         let (state, detail) = match worst {
-            Some(Severity::Critical) => (EngineState::Error, self.alerts.first().map(|a| a.message.clone())),
+            Some(Severity::Critical) => (
+                EngineState::Error,
+                self.alerts.first().map(|a| a.message.clone()),
+            ),
             Some(Severity::Major | Severity::Minor) => (EngineState::Warning, None),
-            _ if self.now - self.last_activity > TimeDelta::minutes(30) => (EngineState::Sleep, None),
+            _ if self.now - self.last_activity > TimeDelta::minutes(30) => {
+                (EngineState::Sleep, None)
+            }
             _ => (EngineState::Ready, None),
         };
         EngineStatus { state, detail }
@@ -920,8 +937,10 @@ impl VirtualPrinter {
         loop {
             let gap = self.rng.exponential(mean_gap_s).max(1.0) as i64;
             t += TimeDelta::seconds(gap);
-            let busy = matches!(t.weekday(), Weekday::Mon | Weekday::Tue | Weekday::Wed | Weekday::Thu | Weekday::Fri)
-                && (7..19).contains(&t.hour());
+            let busy = matches!(
+                t.weekday(),
+                Weekday::Mon | Weekday::Tue | Weekday::Wed | Weekday::Thu | Weekday::Fri
+            ) && (7..19).contains(&t.hour());
             let accept = if busy { 1.0 } else { 0.03 };
             if self.rng.chance(accept) {
                 return t;
@@ -996,7 +1015,13 @@ impl VirtualPrinter {
         }
     }
 
-    fn new_cartridge(&mut self, spec: &'static CartridgeSpec, genuine: bool, fill_ul: u64, at: Timestamp) -> Cartridge {
+    fn new_cartridge(
+        &mut self,
+        spec: &'static CartridgeSpec,
+        genuine: bool,
+        fill_ul: u64,
+        at: Timestamp,
+    ) -> Cartridge {
         let months = self.rng.range(12, 30) as u32;
         Cartridge {
             spec,
@@ -1036,13 +1061,22 @@ impl VirtualPrinter {
         }
         let types = self.model.media_types;
         // Plain technical media dominate real roll changes: weight the first types.
-        let weights: Vec<u32> = (0..types.len()).map(|i| if i < 2 { 6 } else { 1 }).collect();
+        let weights: Vec<u32> = (0..types.len())
+            .map(|i| if i < 2 { 6 } else { 1 })
+            .collect();
         &types[self.rng.weighted(&weights)]
     }
 
     // -- alerts ---------------------------------------------------------------
 
-    fn raise(&mut self, code: String, severity: Severity, message: String, at: Timestamp, during_boot: bool) -> Option<Event> {
+    fn raise(
+        &mut self,
+        code: String,
+        severity: Severity,
+        message: String,
+        at: Timestamp,
+        during_boot: bool,
+    ) -> Option<Event> {
         if self.alerts.iter().any(|a| a.code == code) {
             return None;
         }
@@ -1096,7 +1130,8 @@ impl VirtualPrinter {
             .collect();
         for code in stale {
             events.extend(self.clear(&code, at));
-            self.pending.retain(|p| p.action != Action::ClearAlert(code.clone()));
+            self.pending
+                .retain(|p| p.action != Action::ClearAlert(code.clone()));
         }
         if self.rng.chance(self.options.boot_alert_probability) {
             let (code, severity, message) = *self.rng.pick(BOOT_ALERTS);
@@ -1130,14 +1165,22 @@ impl VirtualPrinter {
             }
             _ => error.code.to_owned(),
         };
-        events.extend(self.raise(code.clone(), error.severity, error.message.to_owned(), at, false));
+        events.extend(self.raise(
+            code.clone(),
+            error.severity,
+            error.message.to_owned(),
+            at,
+            false,
+        ));
         let delay = TimeDelta::seconds(self.rng.range(error.fix_s.0, error.fix_s.1) as i64);
         match error.kind {
             ErrorKind::NeedsReboot => {
                 self.down_until = Some(at + delay);
                 self.schedule(at + delay, Action::Reboot(BootReason::SystemError));
             }
-            ErrorKind::Jam | ErrorKind::Transient => self.schedule(at + delay, Action::ClearAlert(code)),
+            ErrorKind::Jam | ErrorKind::Transient => {
+                self.schedule(at + delay, Action::ClearAlert(code))
+            }
             ErrorKind::PrintheadFailure => {}
         }
         events
@@ -1151,7 +1194,11 @@ impl VirtualPrinter {
             Action::ReplaceCartridge(i) => {
                 let slot: &'static InkSlotSpec = &self.model.inks[i];
                 // Most sites buy the common size; some the large one when there is one.
-                let spec = &slot.cartridges[if slot.cartridges.len() > 1 && self.rng.chance(0.3) { 1 } else { 0 }];
+                let spec = &slot.cartridges[if slot.cartridges.len() > 1 && self.rng.chance(0.3) {
+                    1
+                } else {
+                    0
+                }];
                 let genuine = !self.rng.chance(self.options.non_hp_probability);
                 let fill = spec.capacity_ul;
                 self.cartridges[i] = self.new_cartridge(spec, genuine, fill, at);
@@ -1169,7 +1216,10 @@ impl VirtualPrinter {
                     events.extend(self.raise(
                         format!("ink.non_hp.{}", slot.label),
                         Severity::Warning,
-                        format!("non-HP or refilled {} cartridge installed", slot.color.replace('_', " ")),
+                        format!(
+                            "non-HP or refilled {} cartridge installed",
+                            slot.color.replace('_', " ")
+                        ),
                         at,
                         false,
                     ));
@@ -1240,9 +1290,15 @@ impl VirtualPrinter {
 
     /// Raise alerts and schedule operator visits for everything that keeps
     /// `plan` from running; returns when the last needed visit happens.
-    fn check_supplies(&mut self, plan: &JobPlan, at: Timestamp, events: &mut Vec<Event>) -> Option<Timestamp> {
+    fn check_supplies(
+        &mut self,
+        plan: &JobPlan,
+        at: Timestamp,
+        events: &mut Vec<Event>,
+    ) -> Option<Timestamp> {
         let mut wait_until: Option<Timestamp> = None;
-        let mut wait = |t: Timestamp| wait_until = Some(wait_until.map_or(t, |w: Timestamp| w.max(t)));
+        let mut wait =
+            |t: Timestamp| wait_until = Some(wait_until.map_or(t, |w: Timestamp| w.max(t)));
         if let Some(i) = plan.source_index {
             let needed = if self.sources[i].kind == MediaSourceKind::Roll {
                 plan.media_length_mm
@@ -1270,7 +1326,10 @@ impl VirtualPrinter {
                 events.extend(self.raise(
                     format!("ink.empty.{}", slot.label),
                     Severity::Minor,
-                    format!("{} cartridge empty, replace it to continue", slot.color.replace('_', " ")),
+                    format!(
+                        "{} cartridge empty, replace it to continue",
+                        slot.color.replace('_', " ")
+                    ),
                     at,
                     false,
                 ));
@@ -1282,8 +1341,14 @@ impl VirtualPrinter {
         if plan.kind != JobKind::Scan {
             for i in 0..self.heads.len() {
                 if self.heads[i].failed {
-                    let t = self.pending_time(&Action::ReplacePrinthead(i)).unwrap_or_else(|| at + TimeDelta::hours(2));
-                    if !self.pending.iter().any(|p| p.action == Action::ReplacePrinthead(i)) {
+                    let t = self
+                        .pending_time(&Action::ReplacePrinthead(i))
+                        .unwrap_or_else(|| at + TimeDelta::hours(2));
+                    if !self
+                        .pending
+                        .iter()
+                        .any(|p| p.action == Action::ReplacePrinthead(i))
+                    {
                         self.schedule(t, Action::ReplacePrinthead(i));
                     }
                     wait(t);
@@ -1294,7 +1359,10 @@ impl VirtualPrinter {
     }
 
     fn pending_time(&self, action: &Action) -> Option<Timestamp> {
-        self.pending.iter().find(|p| &p.action == action).map(|p| p.at)
+        self.pending
+            .iter()
+            .find(|p| &p.action == action)
+            .map(|p| p.at)
     }
 
     fn after_job_checks(&mut self, at: Timestamp, events: &mut Vec<Event>) {
@@ -1366,7 +1434,8 @@ impl VirtualPrinter {
             };
         }
         let doc_pages = if self.rng.chance(w.set_probability) {
-            self.rng.range(u64::from(w.set_pages.0), u64::from(w.set_pages.1))
+            self.rng
+                .range(u64::from(w.set_pages.0), u64::from(w.set_pages.1))
         } else {
             self.rng.range(u64::from(w.pages.0), u64::from(w.pages.1))
         } as u32;
@@ -1377,10 +1446,14 @@ impl VirtualPrinter {
         };
         let page_mm = self.pick_page_size(&profile, kind);
         let quality = self.pick_quality(&profile, kind);
-        let non_white_bp = self.rng.range(u64::from(profile.coverage_bp.0), u64::from(profile.coverage_bp.1)) as u16;
-        let color_pct = self
-            .rng
-            .range(u64::from(profile.color_share_pct.0), u64::from(profile.color_share_pct.1));
+        let non_white_bp = self.rng.range(
+            u64::from(profile.coverage_bp.0),
+            u64::from(profile.coverage_bp.1),
+        ) as u16;
+        let color_pct = self.rng.range(
+            u64::from(profile.color_share_pct.0),
+            u64::from(profile.color_share_pct.1),
+        );
         let color_bp = (u64::from(non_white_bp) * color_pct / 100) as u16;
         let mut plan = JobPlan {
             kind,
@@ -1404,8 +1477,21 @@ impl VirtualPrinter {
     }
 
     fn pick_page_size(&mut self, profile: &JobProfile, kind: JobKind) -> (u32, u32) {
-        const TECHNICAL: &[(u32, u32)] = &[(841, 1_189), (594, 841), (420, 594), (610, 914), (914, 1_219), (297, 420)];
-        const GRAPHIC: &[(u32, u32)] = &[(600, 900), (800, 1_200), (900, 2_000), (1_000, 1_500), (594, 841)];
+        const TECHNICAL: &[(u32, u32)] = &[
+            (841, 1_189),
+            (594, 841),
+            (420, 594),
+            (610, 914),
+            (914, 1_219),
+            (297, 420),
+        ];
+        const GRAPHIC: &[(u32, u32)] = &[
+            (600, 900),
+            (800, 1_200),
+            (900, 2_000),
+            (1_000, 1_500),
+            (594, 841),
+        ];
         const PHOTO: &[(u32, u32)] = &[(400, 600), (600, 900), (700, 1_000), (1_000, 1_500)];
         let sizes = match profile.category {
             "graphics" => GRAPHIC,
@@ -1453,11 +1539,14 @@ impl VirtualPrinter {
             .copied()
             .filter(|i| {
                 let s = &self.sources[*i];
-                s.state == MediaSourceState::Loaded && s.media.is_some_and(|m| m.photo == plan.profile.photo_media)
+                s.state == MediaSourceState::Loaded
+                    && s.media.is_some_and(|m| m.photo == plan.profile.photo_media)
             })
             .collect();
-        let sheet = (0..self.sources.len()).find(|i| self.sources[*i].kind == MediaSourceKind::Sheet);
-        let use_sheet = sheet.is_some() && plan.doc_pages <= 2 && plan.copies == 1 && self.rng.chance(0.05);
+        let sheet =
+            (0..self.sources.len()).find(|i| self.sources[*i].kind == MediaSourceKind::Sheet);
+        let use_sheet =
+            sheet.is_some() && plan.doc_pages <= 2 && plan.copies == 1 && self.rng.chance(0.05);
         let source = if use_sheet {
             sheet
         } else if !suitable.is_empty() {
@@ -1467,35 +1556,36 @@ impl VirtualPrinter {
         };
         plan.source_index = source;
         let (pw, ph) = plan.page_mm;
-        let (per_page_length, per_page_area, media_width) = match source.map(|i| (i, self.sources[i].kind)) {
-            Some((i, MediaSourceKind::Roll)) => {
-                let width = u64::from(self.sources[i].width_mm.max(1));
-                let (pw, ph) = (u64::from(pw), u64::from(ph));
-                // Auto-rotate when the long side fits across the roll; scale to fit when nothing fits.
-                let (length, printed) = if ph + 10 <= width {
-                    (pw, pw * ph)
-                } else if pw + 10 <= width {
-                    (ph, pw * ph)
-                } else {
-                    let scaled_w = width - 10;
-                    let scaled_h = ph * scaled_w / pw.max(1);
-                    (scaled_h, scaled_w * scaled_h)
-                };
-                // Cut margin: a few millimetres of media per page are blank.
-                (length + 6, printed, width)
-            }
-            _ => {
-                // Sheet feed (or no source at all): one sheet per page, sized to the page.
-                let s = sheet.unwrap_or(0);
-                if let Some(src) = self.sources.get_mut(s) {
-                    src.media = Some(&model.media_types[0]);
-                    src.width_mm = pw;
-                    src.remaining_mm = ph;
-                    src.state = MediaSourceState::Loaded;
+        let (per_page_length, per_page_area, media_width) =
+            match source.map(|i| (i, self.sources[i].kind)) {
+                Some((i, MediaSourceKind::Roll)) => {
+                    let width = u64::from(self.sources[i].width_mm.max(1));
+                    let (pw, ph) = (u64::from(pw), u64::from(ph));
+                    // Auto-rotate when the long side fits across the roll; scale to fit when nothing fits.
+                    let (length, printed) = if ph + 10 <= width {
+                        (pw, pw * ph)
+                    } else if pw + 10 <= width {
+                        (ph, pw * ph)
+                    } else {
+                        let scaled_w = width - 10;
+                        let scaled_h = ph * scaled_w / pw.max(1);
+                        (scaled_h, scaled_w * scaled_h)
+                    };
+                    // Cut margin: a few millimetres of media per page are blank.
+                    (length + 6, printed, width)
                 }
-                (u64::from(ph), u64::from(pw) * u64::from(ph), u64::from(pw))
-            }
-        };
+                _ => {
+                    // Sheet feed (or no source at all): one sheet per page, sized to the page.
+                    let s = sheet.unwrap_or(0);
+                    if let Some(src) = self.sources.get_mut(s) {
+                        src.media = Some(&model.media_types[0]);
+                        src.width_mm = pw;
+                        src.remaining_mm = ph;
+                        src.state = MediaSourceState::Loaded;
+                    }
+                    (u64::from(ph), u64::from(pw) * u64::from(ph), u64::from(pw))
+                }
+            };
         let density = u64::from(model.ink_ul_per_m2[quality_index(plan.quality)]);
         let photo = source
             .and_then(|i| self.sources[i].media)
@@ -1512,8 +1602,10 @@ impl VirtualPrinter {
             plan.media_area_mm2 = per_page_length * media_width * pages;
             plan.printed_area_mm2 = per_page_area * pages;
             // µl = m² x coverage x µl/m²; computed in integers to stay exact and portable.
-            let covered_ink = plan.printed_area_mm2 * u64::from(plan.non_white_bp) / 10_000 * density / 1_000_000;
-            let color_ink = covered_ink * u64::from(plan.color_bp) / u64::from(plan.non_white_bp.max(1));
+            let covered_ink =
+                plan.printed_area_mm2 * u64::from(plan.non_white_bp) / 10_000 * density / 1_000_000;
+            let color_ink =
+                covered_ink * u64::from(plan.color_bp) / u64::from(plan.non_white_bp.max(1));
             let black_ink = covered_ink - color_ink;
             plan.ink_ul = self.split_ink(black_ink, color_ink, photo, pages);
             // A job must fit one roll and one cartridge of each ink, or the
@@ -1523,7 +1615,9 @@ impl VirtualPrinter {
                 .iter()
                 .zip(model.inks)
                 .all(|(ul, slot)| *ul <= slot.cartridges[0].capacity_ul * 8 / 10);
-            if (fits_ink && plan.media_length_mm <= max_length) || (plan.doc_pages == 1 && plan.copies == 1) {
+            if (fits_ink && plan.media_length_mm <= max_length)
+                || (plan.doc_pages == 1 && plan.copies == 1)
+            {
                 break;
             }
             plan.copies = 1;
@@ -1539,11 +1633,20 @@ impl VirtualPrinter {
         let is_gray = |c: &str| matches!(c, "gray" | "dark_gray" | "light_gray");
         let black_slot = inks
             .iter()
-            .position(|s| s.color == if photo_media { "photo_black" } else { "matte_black" })
+            .position(|s| {
+                s.color
+                    == if photo_media {
+                        "photo_black"
+                    } else {
+                        "matte_black"
+                    }
+            })
             .or_else(|| inks.iter().position(|s| s.color == "black"))
             .or_else(|| inks.iter().position(|s| s.color.ends_with("black")))
             .unwrap_or(0);
-        let grays: Vec<usize> = (0..inks.len()).filter(|i| is_gray(inks[*i].color)).collect();
+        let grays: Vec<usize> = (0..inks.len())
+            .filter(|i| is_gray(inks[*i].color))
+            .collect();
         let chroma: Vec<usize> = (0..inks.len())
             .filter(|i| !is_gray(inks[*i].color) && !inks[*i].color.ends_with("black"))
             .collect();
@@ -1567,16 +1670,25 @@ impl VirtualPrinter {
         let uuid = self.rng.uuid();
         let is_print = plan.kind == JobKind::Print;
         let name = match plan.kind {
-            JobKind::Print => names::print_job_name(&mut self.rng, plan.profile.category, &self.project_code),
+            JobKind::Print => {
+                names::print_job_name(&mut self.rng, plan.profile.category, &self.project_code)
+            }
             JobKind::Scan => names::device_job_name(&mut self.rng, "scan", at),
             JobKind::Copy => names::device_job_name(&mut self.rng, "copy", at),
         };
         let user = (is_print || self.rng.chance(0.2)).then(|| self.rng.pick(&self.users).clone());
-        let account = (is_print && self.rng.chance(0.8)).then(|| self.rng.pick(&self.accounts).clone());
-        let project = (is_print && self.rng.chance(0.7)).then(|| self.rng.pick(&self.projects).clone());
+        let account =
+            (is_print && self.rng.chance(0.8)).then(|| self.rng.pick(&self.accounts).clone());
+        let project =
+            (is_print && self.rng.chance(0.7)).then(|| self.rng.pick(&self.projects).clone());
         let application = (is_print && !plan.profile.applications.is_empty())
             .then(|| (*self.rng.pick(plan.profile.applications)).to_owned());
-        let custom = (is_print && self.rng.chance(0.15)).then(|| (*self.rng.pick(&["phase:DD", "phase:CD", "rev:C", "client copy", "urgent"])).to_owned());
+        let custom = (is_print && self.rng.chance(0.15)).then(|| {
+            (*self
+                .rng
+                .pick(&["phase:DD", "phase:CD", "rev:C", "client copy", "urgent"]))
+            .to_owned()
+        });
         let submitted_at = is_print.then(|| at - TimeDelta::seconds(self.rng.range(5, 600) as i64));
         let identity = JobIdentity {
             uuid,
@@ -1592,14 +1704,23 @@ impl VirtualPrinter {
 
         // Outcome: most jobs complete; a few are cancelled part way and use proportionally less.
         let (fraction_pct, print_status, scan_status) = match self.rng.below(100) {
-            0..=1 => (self.rng.range(10, 90), PrintStatus::Cancelled, ScanStatus::Cancelled),
-            2 => (self.rng.range(10, 90), PrintStatus::Aborted, ScanStatus::Failed),
+            0..=1 => (
+                self.rng.range(10, 90),
+                PrintStatus::Cancelled,
+                ScanStatus::Cancelled,
+            ),
+            2 => (
+                self.rng.range(10, 90),
+                PrintStatus::Aborted,
+                ScanStatus::Failed,
+            ),
             _ => (100, PrintStatus::Printed, ScanStatus::Scanned),
         };
         let scale = |v: u64| v * fraction_pct / 100;
 
         let scan = (plan.kind != JobKind::Print).then(|| {
-            let area = u64::from(plan.page_mm.0) * u64::from(plan.page_mm.1) * u64::from(plan.doc_pages);
+            let area =
+                u64::from(plan.page_mm.0) * u64::from(plan.page_mm.1) * u64::from(plan.doc_pages);
             ScanDetails {
                 scanned_at: at,
                 status: scan_status,
@@ -1624,7 +1745,8 @@ impl VirtualPrinter {
             let media_length_mm = scale(plan.media_length_mm);
             let printed_area_mm2 = scale(plan.printed_area_mm2);
             let speed = u64::from(self.model.speed_m2_per_h[quality_index(plan.quality)].max(1));
-            let print_time_s = (media_area_mm2 * 3_600 / 1_000_000 / speed) as u32 + self.rng.range(15, 60) as u32;
+            let print_time_s =
+                (media_area_mm2 * 3_600 / 1_000_000 / speed) as u32 + self.rng.range(15, 60) as u32;
             busy_s = print_time_s;
             let total_ink: u64 = ink.iter().map(|i| i.used_ul).sum();
             PrintDetails {
@@ -1666,8 +1788,16 @@ impl VirtualPrinter {
                 c.used_ul += usage.used_ul;
                 let genuine = c.genuine;
                 let color = self.model.inks[i].color;
-                let heads = self.heads.iter().filter(|h| h.spec.colors.contains(&color)).count() as u64;
-                for h in self.heads.iter_mut().filter(|h| h.spec.colors.contains(&color)) {
+                let heads = self
+                    .heads
+                    .iter()
+                    .filter(|h| h.spec.colors.contains(&color))
+                    .count() as u64;
+                for h in self
+                    .heads
+                    .iter_mut()
+                    .filter(|h| h.spec.colors.contains(&color))
+                {
                     // Heads printing the same color share the work (and the wear).
                     h.used_ul += usage.used_ul / heads.max(1);
                     if !genuine {
@@ -1683,8 +1813,14 @@ impl VirtualPrinter {
             }
         }
         let record = match (print, scan) {
-            (Some(print), None) => JobRecord::Print(PrintJob { job: identity, print }),
-            (None, Some(scan)) => JobRecord::Scan(ScanJob { job: identity, scan }),
+            (Some(print), None) => JobRecord::Print(PrintJob {
+                job: identity,
+                print,
+            }),
+            (None, Some(scan)) => JobRecord::Scan(ScanJob {
+                job: identity,
+                scan,
+            }),
             (Some(print), Some(scan)) => JobRecord::Copy(CopyJob {
                 job: identity,
                 scan,
@@ -1735,7 +1871,11 @@ impl VirtualPrinter {
                 }
                 c.total_ink_ul += usage.used_ul;
             }
-            if let Some(media) = p.media_type.as_deref().and_then(|m| self.model.media_type(m)) {
+            if let Some(media) = p
+                .media_type
+                .as_deref()
+                .and_then(|m| self.model.media_type(m))
+            {
                 let entry = c.media.entry(media.id).or_insert((media.english_name(), 0));
                 entry.1 += p.media_area_mm2;
             }
@@ -1913,9 +2053,21 @@ const ERRORS: &[ErrorSpec] = &[
 
 /// Conditions a boot can detect; all high severity (sent at once by direct-connected firmware).
 const BOOT_ALERTS: &[(&str, Severity, &str)] = &[
-    ("boot.61:01", Severity::Major, "printhead not detected at power-up, reseat the printhead"),
-    ("boot.79:03", Severity::Critical, "firmware integrity check failed at power-up"),
-    ("boot.21:13", Severity::Major, "service station initialization failed at power-up"),
+    (
+        "boot.61:01",
+        Severity::Major,
+        "printhead not detected at power-up, reseat the printhead",
+    ),
+    (
+        "boot.79:03",
+        Severity::Critical,
+        "firmware integrity check failed at power-up",
+    ),
+    (
+        "boot.21:13",
+        Severity::Major,
+        "service station initialization failed at power-up",
+    ),
 ];
 
 #[cfg(test)]
@@ -1954,7 +2106,12 @@ mod tests {
         let mut p = VirtualPrinter::new(ModelId::PageWideXl4500, "SG1TEST002", 3);
         p.advance(t0());
         p.advance(t0() + TimeDelta::days(7));
-        let seqs: Vec<u64> = p.ledger().entries().iter().map(|e| e.sequence_number).collect();
+        let seqs: Vec<u64> = p
+            .ledger()
+            .entries()
+            .iter()
+            .map(|e| e.sequence_number)
+            .collect();
         assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
         let uuids: std::collections::HashSet<Uuid> = p.ledger().uuids().collect();
         assert_eq!(uuids.len(), p.ledger().len());

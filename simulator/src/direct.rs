@@ -28,8 +28,8 @@ use crate::clock::Clock;
 use crate::device::{DeviceOptions, VirtualPrinter};
 use crate::firmware::{Backoff, Firmware, FirmwarePolicy, Outbox, Rejected};
 use crate::fleet::{FleetFile, FleetPrinter};
-use crate::ledm::server::lock;
 use crate::ledm::SharedPrinter;
+use crate::ledm::server::lock;
 use crate::models::ModelId;
 use crate::rng::derive_seed;
 use crate::upload::{HubClient, IngestOutcome, printer_keys, seal_printer_payload};
@@ -116,7 +116,8 @@ impl DirectPrinter {
         options: DeviceOptions,
         policy: FirmwarePolicy,
     ) -> Self {
-        let device = VirtualPrinter::with_options(model, serial, derive_seed(seed, "device"), options);
+        let device =
+            VirtualPrinter::with_options(model, serial, derive_seed(seed, "device"), options);
         Self {
             serial: serial.to_owned(),
             device: Arc::new(Mutex::new(device)),
@@ -132,7 +133,12 @@ impl DirectPrinter {
     }
 
     /// A printer of a fleet file; its seed is derived from `run_seed` and the serial number.
-    pub fn from_fleet(printer: &FleetPrinter, run_seed: u64, start: Timestamp, options: DeviceOptions) -> Self {
+    pub fn from_fleet(
+        printer: &FleetPrinter,
+        run_seed: u64,
+        start: Timestamp,
+        options: DeviceOptions,
+    ) -> Self {
         Self::new(
             printer.model,
             &printer.serial_number,
@@ -203,14 +209,31 @@ impl DirectPrinter {
         n
     }
 
+    /// Queue a `Manual` usage upload with every job and cleared alert still
+    /// pending in the firmware (the end of a run), at the device's current instant.
+    pub fn upload_pending(&mut self) {
+        let payload = {
+            let device = lock(&self.device);
+            let at = device.now();
+            self.firmware.upload_now(&device, at)
+        };
+        self.outbox.push(QueuedUpload::new(payload));
+        self.stats.produced += 1;
+    }
+
     /// Send queued uploads in order until the outbox is empty, the head is
     /// backing off, or an attempt fails. Returns how many were delivered.
     pub async fn flush(&mut self, hub: &HubClient) -> usize {
         let mut delivered = 0;
         while self.outbox.is_ready(Instant::now()) {
             let serial = self.serial.clone();
-            let Some(head) = self.outbox.head_mut() else { break };
-            let stale = head.sealed.as_ref().is_some_and(|(_, at)| at.elapsed() > RESEAL_AFTER);
+            let Some(head) = self.outbox.head_mut() else {
+                break;
+            };
+            let stale = head
+                .sealed
+                .as_ref()
+                .is_some_and(|(_, at)| at.elapsed() > RESEAL_AFTER);
             if head.sealed.is_none() || stale {
                 match seal_printer_payload(&self.keys, &serial, &head.payload) {
                     Ok(bytes) => head.sealed = Some((bytes, Instant::now())),
@@ -227,7 +250,11 @@ impl DirectPrinter {
             }
             head.attempts += 1;
             let trigger = head.payload.trigger;
-            let bytes = head.sealed.as_ref().map(|(b, _)| b.clone()).unwrap_or_default();
+            let bytes = head
+                .sealed
+                .as_ref()
+                .map(|(b, _)| b.clone())
+                .unwrap_or_default();
             match hub.ingest(&bytes).await {
                 IngestOutcome::Delivered(answer) => {
                     self.stats.delivered += 1;
@@ -270,7 +297,9 @@ impl DirectPrinter {
                     } else {
                         retry_after
                     };
-                    let delay = self.outbox.on_retryable_failure(Instant::now(), retry_after);
+                    let delay = self
+                        .outbox
+                        .on_retryable_failure(Instant::now(), retry_after);
                     if slow {
                         tracing::error!(serial = %serial, ?status, reason = %reason, ?delay, "hub does not accept this printer's credentials, keeping the upload");
                     } else {
@@ -338,14 +367,24 @@ impl DirectFleet {
     }
 
     /// The printers of a fleet file, switched on at `start`.
-    pub fn from_fleet_file(file: &FleetFile, hub: HubClient, start: Timestamp, options: &FleetOptions) -> Self {
+    pub fn from_fleet_file(
+        file: &FleetFile,
+        hub: HubClient,
+        start: Timestamp,
+        options: &FleetOptions,
+    ) -> Self {
         let printers = file
             .printers
             .iter()
             .map(|p| {
-                let mut printer = DirectPrinter::from_fleet(p, options.run_seed, start, options.device.clone());
+                let mut printer =
+                    DirectPrinter::from_fleet(p, options.run_seed, start, options.device.clone());
                 if let Some((initial, max)) = options.backoff {
-                    printer.set_backoff(Backoff::new(initial, max, derive_seed(options.run_seed, &p.serial_number)));
+                    printer.set_backoff(Backoff::new(
+                        initial,
+                        max,
+                        derive_seed(options.run_seed, &p.serial_number),
+                    ));
                 }
                 printer
             })
@@ -386,6 +425,14 @@ impl DirectFleet {
         while self.now < end {
             let next = (self.now + step).min(end);
             self.tick(next).await;
+        }
+    }
+
+    /// Have every printer queue a `Manual` upload of what its firmware still
+    /// holds (see [`DirectPrinter::upload_pending`]); call [`drain`](Self::drain) after.
+    pub fn upload_pending(&mut self) {
+        for p in self.printers.iter_mut().flatten() {
+            p.upload_pending();
         }
     }
 
@@ -437,6 +484,8 @@ impl DirectFleet {
                 break;
             }
         }
+        // Deliver the jobs the triggers have not sent yet, so a run's every job reaches the hub.
+        self.upload_pending();
         let left = self.drain(drain).await;
         if left > 0 {
             tracing::warn!(queued = left, "stopping with uploads still queued");
@@ -484,7 +533,9 @@ impl DirectFleet {
             if !slot.as_ref().is_some_and(|p| p.outbox().is_ready(now)) {
                 continue;
             }
-            let Some(mut printer) = slot.take() else { continue };
+            let Some(mut printer) = slot.take() else {
+                continue;
+            };
             let hub = self.hub.clone();
             let limit = Arc::clone(&limit);
             tasks.spawn(async move {

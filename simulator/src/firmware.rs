@@ -170,11 +170,20 @@ impl Firmware {
             let limit = deadline.min(now);
             match device.step(limit) {
                 Some(events) => out.extend(self.observe(&events, device)),
-                None if limit == deadline => out.push(self.usage_upload(UploadTrigger::Scheduled, deadline, device)),
+                None if limit == deadline => {
+                    out.push(self.usage_upload(UploadTrigger::Scheduled, deadline, device))
+                }
                 None => break,
             }
         }
         out
+    }
+
+    /// Produce a usage upload now (trigger `Manual`) with everything pending,
+    /// e.g. at the end of a simulation so that every generated job is delivered.
+    /// The device must already be simulated up to `at`.
+    pub fn upload_now(&mut self, device: &VirtualPrinter, at: Timestamp) -> Payload {
+        self.usage_upload(UploadTrigger::Manual, at, device)
     }
 
     /// Handle the events of one device step (all of the same instant) and
@@ -220,7 +229,12 @@ impl Firmware {
         out
     }
 
-    fn alert_upload(&mut self, trigger: UploadTrigger, at: Timestamp, device: &VirtualPrinter) -> Payload {
+    fn alert_upload(
+        &mut self,
+        trigger: UploadTrigger,
+        at: Timestamp,
+        device: &VirtualPrinter,
+    ) -> Payload {
         let mut report = device.report(at);
         report.counters = None;
         let mut payload = Payload::new(self.rng.uuid(), self.agent.clone(), at, trigger);
@@ -228,7 +242,12 @@ impl Firmware {
         payload
     }
 
-    fn usage_upload(&mut self, trigger: UploadTrigger, at: Timestamp, device: &VirtualPrinter) -> Payload {
+    fn usage_upload(
+        &mut self,
+        trigger: UploadTrigger,
+        at: Timestamp,
+        device: &VirtualPrinter,
+    ) -> Payload {
         self.triggers.reset(at);
         let mut report = device.report(at);
         report.alerts.append(&mut self.cleared_alerts);
@@ -371,8 +390,15 @@ impl<T> Outbox<T> {
 
     /// The head could not be delivered but may be retried: keep it, wait
     /// for the backoff delay or the server's `Retry-After`, whichever is longer.
-    pub fn on_retryable_failure(&mut self, now: tokio::time::Instant, retry_after: Option<Duration>) -> Duration {
-        let delay = self.backoff.next_delay().max(retry_after.unwrap_or_default());
+    pub fn on_retryable_failure(
+        &mut self,
+        now: tokio::time::Instant,
+        retry_after: Option<Duration>,
+    ) -> Duration {
+        let delay = self
+            .backoff
+            .next_delay()
+            .max(retry_after.unwrap_or_default());
         self.not_before = Some(now + delay);
         self.retries += 1;
         delay
@@ -381,7 +407,11 @@ impl<T> Outbox<T> {
     /// The hub refused the head for good: move it to the rejected list.
     pub fn on_rejected(&mut self, status: u16, reason: String) {
         if let Some(item) = self.queue.pop_front() {
-            self.rejected.push(Rejected { item, status, reason });
+            self.rejected.push(Rejected {
+                item,
+                status,
+                reason,
+            });
         }
         self.backoff.reset();
         self.not_before = None;
@@ -483,14 +513,20 @@ mod tests {
     fn idle_printer_uploads_exactly_every_three_hours() {
         let mut device = idle_printer(false);
         let mut fw = Firmware::new(FirmwarePolicy::default(), t0(), 1);
-        let first = fw.run_until(&mut device, t0() + TimeDelta::hours(2) + TimeDelta::minutes(59));
+        let first = fw.run_until(
+            &mut device,
+            t0() + TimeDelta::hours(2) + TimeDelta::minutes(59),
+        );
         assert!(first.is_empty(), "{first:?}");
         let at_three = fw.run_until(&mut device, t0() + TimeDelta::hours(3));
         assert_eq!(at_three.len(), 1);
         assert_eq!(at_three[0].trigger, UploadTrigger::Scheduled);
         assert_eq!(at_three[0].generated_at, t0() + TimeDelta::hours(3));
         let day = fw.run_until(&mut device, t0() + TimeDelta::hours(24));
-        let times: Vec<i64> = day.iter().map(|p| (p.generated_at - t0()).num_hours()).collect();
+        let times: Vec<i64> = day
+            .iter()
+            .map(|p| (p.generated_at - t0()).num_hours())
+            .collect();
         assert_eq!(times, [6, 9, 12, 15, 18, 21, 24]);
     }
 
@@ -502,13 +538,22 @@ mod tests {
         let triggers: Vec<UploadTrigger> = uploads.iter().map(|p| p.trigger).collect();
         assert_eq!(
             triggers,
-            [UploadTrigger::Boot, UploadTrigger::Scheduled, UploadTrigger::Scheduled]
+            [
+                UploadTrigger::Boot,
+                UploadTrigger::Scheduled,
+                UploadTrigger::Scheduled
+            ]
         );
         let boot = &uploads[0];
         assert_eq!(boot.generated_at, t0());
         let report = &boot.printers[0];
         assert!(report.counters.is_none() && report.print_jobs.is_empty());
-        assert!(report.alerts.iter().any(|a| a.during_boot && a.severity.is_high()));
+        assert!(
+            report
+                .alerts
+                .iter()
+                .any(|a| a.during_boot && a.severity.is_high())
+        );
     }
 
     #[test]
@@ -553,13 +598,20 @@ mod tests {
         }
         uploaded.extend(fw.pending_jobs().iter().map(|j| j.identity().uuid));
         let generated: Vec<_> = device.ledger().uuids().collect();
-        assert_eq!(uploaded, generated, "each job uploaded exactly once, in order");
+        assert_eq!(
+            uploaded, generated,
+            "each job uploaded exactly once, in order"
+        );
         assert!(uploads.iter().any(|p| p.trigger == UploadTrigger::Pages));
     }
 
     #[test]
     fn outbox_keeps_order_and_never_drops() {
-        let mut outbox = Outbox::new(Backoff::new(Duration::from_secs(1), Duration::from_secs(8), 3));
+        let mut outbox = Outbox::new(Backoff::new(
+            Duration::from_secs(1),
+            Duration::from_secs(8),
+            3,
+        ));
         for i in 0..3 {
             outbox.push(i);
         }

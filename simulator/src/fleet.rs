@@ -74,7 +74,11 @@ impl FleetFile {
 /// Choose `n` printers: models round-robin over `models` (every catalog model
 /// when empty), serial numbers drawn from `seed`, unique.
 pub fn plan(n: usize, seed: u64, models: &[ModelId]) -> Vec<(ModelId, String)> {
-    let models: &[ModelId] = if models.is_empty() { &ModelId::ALL } else { models };
+    let models: &[ModelId] = if models.is_empty() {
+        &ModelId::ALL
+    } else {
+        models
+    };
     let mut rng = SimRng::new(derive_seed(seed, "serials"));
     let mut out: Vec<(ModelId, String)> = Vec::with_capacity(n);
     for i in 0..n {
@@ -165,10 +169,13 @@ impl AdminClient {
                 source,
             })?;
         let status = response.status();
-        let text = response.text().await.map_err(|source| AdminError::Network {
-            url: url.clone(),
-            source,
-        })?;
+        let text = response
+            .text()
+            .await
+            .map_err(|source| AdminError::Network {
+                url: url.clone(),
+                source,
+            })?;
         if !status.is_success() {
             return Err(AdminError::Status {
                 url,
@@ -195,7 +202,9 @@ impl AdminClient {
     /// # Errors
     /// [`AdminError`].
     pub async fn create_reseller(&self, name: &str) -> Result<Value, AdminError> {
-        let v = self.post("/api/v1/resellers", json!({ "name": name })).await?;
+        let v = self
+            .post("/api/v1/resellers", json!({ "name": name }))
+            .await?;
         Self::id("/api/v1/resellers", &v)
     }
 
@@ -203,7 +212,12 @@ impl AdminClient {
     ///
     /// # Errors
     /// [`AdminError`].
-    pub async fn create_site(&self, reseller_id: &Value, account_name: &str, name: &str) -> Result<Value, AdminError> {
+    pub async fn create_site(
+        &self,
+        reseller_id: &Value,
+        account_name: &str,
+        name: &str,
+    ) -> Result<Value, AdminError> {
         let v = self
             .post(
                 "/api/v1/sites",
@@ -217,7 +231,11 @@ impl AdminClient {
     ///
     /// # Errors
     /// [`AdminError`].
-    pub async fn register_printer(&self, site_id: &Value, serial_number: &str) -> Result<Registration, AdminError> {
+    pub async fn register_printer(
+        &self,
+        site_id: &Value,
+        serial_number: &str,
+    ) -> Result<Registration, AdminError> {
         let v = self
             .post(
                 "/api/v1/printers",
@@ -252,7 +270,10 @@ pub struct ProvisionRequest {
 ///
 /// # Errors
 /// The first [`AdminError`]; printers registered before it stay registered.
-pub async fn provision(admin: &AdminClient, request: &ProvisionRequest) -> Result<FleetFile, AdminError> {
+pub async fn provision(
+    admin: &AdminClient,
+    request: &ProvisionRequest,
+) -> Result<FleetFile, AdminError> {
     let reseller_id = admin.create_reseller(&request.reseller_name).await?;
     let site_id = admin
         .create_site(&reseller_id, &request.account_name, &request.site_name)
@@ -296,6 +317,9 @@ mod tests {
         assert_eq!(a[0].0, ModelId::ALL[0]);
         assert_eq!(a[13].0, ModelId::ALL[0]);
         let only = plan(3, 1, &[ModelId::Z6200]);
-        assert!(only.iter().all(|(m, s)| *m == ModelId::Z6200 && s.len() == 10));
+        assert!(
+            only.iter()
+                .all(|(m, s)| *m == ModelId::Z6200 && s.len() == 10)
+        );
     }
 }

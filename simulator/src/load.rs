@@ -156,7 +156,12 @@ pub async fn run(printers: &[FleetPrinter], hub: &HubClient, config: &LoadConfig
 }
 
 /// One printer's loop: build an upload of `jobs_per_upload` jobs, deliver it, repeat.
-async fn drive(printer: FleetPrinter, hub: HubClient, config: LoadConfig, deadline: Instant) -> Tally {
+async fn drive(
+    printer: FleetPrinter,
+    hub: HubClient,
+    config: LoadConfig,
+    deadline: Instant,
+) -> Tally {
     let seed = derive_seed(config.seed, &printer.serial_number);
     let options = DeviceOptions {
         // Load runs care about throughput, not consumable realism: keep the
@@ -164,7 +169,8 @@ async fn drive(printer: FleetPrinter, hub: HubClient, config: LoadConfig, deadli
         job_rate: 20.0,
         ..DeviceOptions::default()
     };
-    let mut device = VirtualPrinter::with_options(printer.model, &printer.serial_number, seed, options);
+    let mut device =
+        VirtualPrinter::with_options(printer.model, &printer.serial_number, seed, options);
     let keys = printer_keys(&printer.secret, &printer.serial_number);
     let mut ids = SimRng::new(derive_seed(seed, "batches"));
     let mut tally = Tally::default();
@@ -173,7 +179,9 @@ async fn drive(printer: FleetPrinter, hub: HubClient, config: LoadConfig, deadli
     'uploads: while Instant::now() < deadline {
         let mut batch = Vec::with_capacity(config.jobs_per_upload);
         while batch.len() < config.jobs_per_upload.max(1) {
-            let Some(events) = device.step(far) else { break };
+            let Some(events) = device.step(far) else {
+                break;
+            };
             batch.extend(events.into_iter().filter_map(|e| match e {
                 Event::Job(job) => Some(*job),
                 _ => None,
@@ -214,7 +222,11 @@ async fn drive(printer: FleetPrinter, hub: HubClient, config: LoadConfig, deadli
                     tally.bytes += bytes.len() as u64;
                     break;
                 }
-                IngestOutcome::Retry { status, retry_after, .. } => {
+                IngestOutcome::Retry {
+                    status,
+                    retry_after,
+                    ..
+                } => {
                     if status.is_none() {
                         tally.errors.network += 1;
                     } else {

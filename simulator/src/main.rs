@@ -63,7 +63,12 @@ struct HubArgs {
     #[arg(long, value_name = "FILE")]
     hub_ca: Option<PathBuf>,
     /// Admin bearer token for provisioning (not needed with --fleet).
-    #[arg(long, env = "PPU_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PPU_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     admin_token: Option<String>,
 }
 
@@ -87,12 +92,13 @@ struct FleetArgs {
     /// Reseller name when provisioning [default: "ppu-sim reseller <seed>"].
     #[arg(long)]
     reseller_name: Option<String>,
-    /// Customer account name of the site when provisioning.
-    #[arg(long, default_value = "Simulated Customer")]
-    account_name: String,
-    /// Site name when provisioning.
-    #[arg(long, default_value = "Simulated Site")]
-    site_name: String,
+    /// Customer account name of the site when provisioning (unique in the hub)
+    /// [default: "Simulated Customer <seed>"].
+    #[arg(long)]
+    account_name: Option<String>,
+    /// Site name when provisioning [default: "Simulated Site <seed>"].
+    #[arg(long)]
+    site_name: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +125,10 @@ struct RunArgs {
     /// Real milliseconds between simulation ticks.
     #[arg(long, default_value_t = 200)]
     tick_ms: u64,
+    /// At the end, write every printer's job UUIDs, lifetime counters, upload
+    /// statistics and refused uploads here (JSON), to compare with the hub.
+    #[arg(long, value_name = "FILE")]
+    report_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -196,7 +206,8 @@ async fn main() -> anyhow::Result<()> {
 /// The fleet of a run: from `--fleet`, or provisioned (and saved) now.
 async fn obtain_fleet(hub: &HubArgs, args: &FleetArgs) -> anyhow::Result<FleetFile> {
     if let Some(path) = &args.fleet {
-        let file = FleetFile::load(path).with_context(|| format!("reading fleet file {}", path.display()))?;
+        let file = FleetFile::load(path)
+            .with_context(|| format!("reading fleet file {}", path.display()))?;
         tracing::info!(printers = file.printers.len(), path = %path.display(), "using existing fleet");
         return Ok(file);
     }
@@ -213,10 +224,18 @@ async fn obtain_fleet(hub: &HubArgs, args: &FleetArgs) -> anyhow::Result<FleetFi
             .reseller_name
             .clone()
             .unwrap_or_else(|| format!("ppu-sim reseller {}", args.seed)),
-        account_name: args.account_name.clone(),
-        site_name: args.site_name.clone(),
+        account_name: args
+            .account_name
+            .clone()
+            .unwrap_or_else(|| format!("Simulated Customer {}", args.seed)),
+        site_name: args
+            .site_name
+            .clone()
+            .unwrap_or_else(|| format!("Simulated Site {}", args.seed)),
     };
-    let file = fleet::provision(&admin, &request).await.context("provisioning the fleet")?;
+    let file = fleet::provision(&admin, &request)
+        .await
+        .context("provisioning the fleet")?;
     let path = args
         .save_fleet
         .clone()
@@ -227,10 +246,28 @@ async fn obtain_fleet(hub: &HubArgs, args: &FleetArgs) -> anyhow::Result<FleetFi
     Ok(file)
 }
 
+/// Resolves on Ctrl-C or SIGTERM (then the CLI stops cleanly and prints its summary).
 async fn shutdown_signal() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        // Without a signal handler, run until the process is killed.
-        std::future::pending::<()>().await;
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // Without a signal handler, run until the process is killed.
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
     }
 }
 
@@ -279,6 +316,29 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         server.stop().await;
     }
     println!("{}", serde_json::to_string(&fleet.summary())?);
+    if let Some(path) = &args.report_out {
+        let printers: Vec<serde_json::Value> = fleet
+            .printers()
+            .map(|p| {
+                serde_json::json!({
+                    "serial_number": p.serial(),
+                    "job_uuids": p.job_uuids(),
+                    "counters": p.counters(),
+                    "uploads": p.stats(),
+                    "queued": p.outbox().len(),
+                    "rejected": p.rejected().iter().map(|r| serde_json::json!({
+                        "status": r.status,
+                        "reason": r.reason,
+                        "batch_id": r.item.payload.batch_id,
+                        "trigger": r.item.payload.trigger,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let report = serde_json::json!({ "summary": fleet.summary(), "printers": printers });
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     for p in fleet.printers() {
         for r in p.rejected() {
             tracing::error!(serial = %p.serial(), status = r.status, reason = %r.reason, trigger = ?r.item.payload.trigger, "upload was refused by the hub");
@@ -325,7 +385,11 @@ async fn serve_ledm(args: ServeArgs) -> anyhow::Result<()> {
     }
     let log = server.request_log();
     server.stop().await;
-    tracing::info!(requests = log.snapshot().len(), refused_writes = log.writes().len(), "stopped");
+    tracing::info!(
+        requests = log.snapshot().len(),
+        refused_writes = log.writes().len(),
+        "stopped"
+    );
     Ok(())
 }
 

@@ -315,7 +315,9 @@ impl ModelSpec {
     }
 
     /// Every cartridge product the model accepts, in slot order.
-    pub fn cartridge_types(&self) -> impl Iterator<Item = (&'static InkSlotSpec, &'static CartridgeSpec)> {
+    pub fn cartridge_types(
+        &self,
+    ) -> impl Iterator<Item = (&'static InkSlotSpec, &'static CartridgeSpec)> {
         self.inks
             .iter()
             .flat_map(|slot| slot.cartridges.iter().map(move |c| (slot, c)))
@@ -330,7 +332,11 @@ const fn ml(ml: u64) -> u64 {
     ml * 1_000
 }
 
-const fn cart(product_number: &'static str, product_name: &'static str, capacity_ml: u64) -> CartridgeSpec {
+const fn cart(
+    product_number: &'static str,
+    product_name: &'static str,
+    capacity_ml: u64,
+) -> CartridgeSpec {
     CartridgeSpec {
         product_number,
         product_name,
@@ -350,7 +356,11 @@ const SHEET: MediaSourceSpec = MediaSourceSpec {
     kind: MediaSourceKind::Sheet,
 };
 
-const fn acc(name: &'static str, product_number: Option<&'static str>, standard: bool) -> AccessorySpec {
+const fn acc(
+    name: &'static str,
+    product_number: Option<&'static str>,
+    standard: bool,
+) -> AccessorySpec {
     AccessorySpec {
         name,
         product_number,
@@ -535,7 +545,8 @@ const TECHNICAL_MEDIA: &[MediaTypeSpec] = &[
     PHOTO_GLOSS,
     PHOTO_SATIN,
 ];
-const PRODUCTION_TECHNICAL_MEDIA: &[MediaTypeSpec] = &[BOND, PLAIN, RECYCLED, COATED, HEAVY_COATED, TRACING, VELLUM];
+const PRODUCTION_TECHNICAL_MEDIA: &[MediaTypeSpec] =
+    &[BOND, PLAIN, RECYCLED, COATED, HEAVY_COATED, TRACING, VELLUM];
 const PHOTO_MEDIA: &[MediaTypeSpec] = &[
     PHOTO_GLOSS,
     PHOTO_SATIN,
@@ -555,7 +566,13 @@ const PAGEWIDE_MEDIA: &[MediaTypeSpec] = &[PLAIN, BOND, RECYCLED, COATED, TRACIN
 const CAD: JobProfile = JobProfile {
     weight: 60,
     category: "cad",
-    applications: &["AutoCAD 2024", "Revit 2025", "MicroStation", "ArchiCAD 27", "HP Click"],
+    applications: &[
+        "AutoCAD 2024",
+        "Revit 2025",
+        "MicroStation",
+        "ArchiCAD 27",
+        "HP Click",
+    ],
     coverage_bp: (150, 1_400),
     color_share_pct: (5, 60),
     photo_media: false,
@@ -571,7 +588,12 @@ const GIS: JobProfile = JobProfile {
 const OFFICE: JobProfile = JobProfile {
     weight: 15,
     category: "office",
-    applications: &["Adobe Acrobat", "Microsoft PowerPoint", "Microsoft Excel", "HP Smart"],
+    applications: &[
+        "Adobe Acrobat",
+        "Microsoft PowerPoint",
+        "Microsoft Excel",
+        "HP Smart",
+    ],
     coverage_bp: (500, 4_500),
     color_share_pct: (20, 80),
     photo_media: false,
@@ -579,7 +601,12 @@ const OFFICE: JobProfile = JobProfile {
 const GRAPHICS: JobProfile = JobProfile {
     weight: 10,
     category: "graphics",
-    applications: &["Adobe Illustrator", "Adobe InDesign", "HP Click", "SketchUp"],
+    applications: &[
+        "Adobe Illustrator",
+        "Adobe InDesign",
+        "HP Click",
+        "SketchUp",
+    ],
     coverage_bp: (3_500, 9_500),
     color_share_pct: (60, 98),
     photo_media: true,
@@ -596,11 +623,20 @@ const TECHNICAL_PROFILES: &[JobProfile] = &[CAD, GIS, OFFICE, GRAPHICS, PHOTO];
 const PRODUCTION_PROFILES: &[JobProfile] = &[
     JobProfile { weight: 75, ..CAD },
     JobProfile { weight: 15, ..GIS },
-    JobProfile { weight: 10, ..OFFICE },
+    JobProfile {
+        weight: 10,
+        ..OFFICE
+    },
 ];
 const PHOTO_PROFILES: &[JobProfile] = &[
-    JobProfile { weight: 55, ..GRAPHICS },
-    JobProfile { weight: 35, ..PHOTO },
+    JobProfile {
+        weight: 55,
+        ..GRAPHICS
+    },
+    JobProfile {
+        weight: 35,
+        ..PHOTO
+    },
     JobProfile { weight: 10, ..GIS },
 ];
 
@@ -614,16 +650,32 @@ const INKS_727: &[InkSlotSpec] = &[
         label: "MK",
         color: "matte_black",
         cartridges: &[
-            cart("B3P22A", "HP 727 130-ml Matte Black DesignJet Ink Cartridge", 130),
-            cart("C1Q12A", "HP 727 300-ml Matte Black DesignJet Ink Cartridge", 300),
+            cart(
+                "B3P22A",
+                "HP 727 130-ml Matte Black DesignJet Ink Cartridge",
+                130,
+            ),
+            cart(
+                "C1Q12A",
+                "HP 727 300-ml Matte Black DesignJet Ink Cartridge",
+                300,
+            ),
         ],
     },
     InkSlotSpec {
         label: "PK",
         color: "photo_black",
         cartridges: &[
-            cart("B3P23A", "HP 727 130-ml Photo Black DesignJet Ink Cartridge", 130),
-            cart("F9J79A", "HP 727 300-ml Photo Black DesignJet Ink Cartridge", 300),
+            cart(
+                "B3P23A",
+                "HP 727 130-ml Photo Black DesignJet Ink Cartridge",
+                130,
+            ),
+            cart(
+                "F9J79A",
+                "HP 727 300-ml Photo Black DesignJet Ink Cartridge",
+                300,
+            ),
         ],
     },
     InkSlotSpec {
@@ -646,22 +698,45 @@ const INKS_727: &[InkSlotSpec] = &[
         label: "M",
         color: "magenta",
         cartridges: &[
-            cart("B3P20A", "HP 727 130-ml Magenta DesignJet Ink Cartridge", 130),
-            cart("F9J77A", "HP 727 300-ml Magenta DesignJet Ink Cartridge", 300),
+            cart(
+                "B3P20A",
+                "HP 727 130-ml Magenta DesignJet Ink Cartridge",
+                130,
+            ),
+            cart(
+                "F9J77A",
+                "HP 727 300-ml Magenta DesignJet Ink Cartridge",
+                300,
+            ),
         ],
     },
     InkSlotSpec {
         label: "Y",
         color: "yellow",
         cartridges: &[
-            cart("B3P21A", "HP 727 130-ml Yellow DesignJet Ink Cartridge", 130),
-            cart("F9J78A", "HP 727 300-ml Yellow DesignJet Ink Cartridge", 300),
+            cart(
+                "B3P21A",
+                "HP 727 130-ml Yellow DesignJet Ink Cartridge",
+                130,
+            ),
+            cart(
+                "F9J78A",
+                "HP 727 300-ml Yellow DesignJet Ink Cartridge",
+                300,
+            ),
         ],
     },
 ];
 const HEADS_727: &[PrintheadSpec] = &[PrintheadSpec {
     slot: "PH",
-    colors: &["matte_black", "photo_black", "gray", "cyan", "magenta", "yellow"],
+    colors: &[
+        "matte_black",
+        "photo_black",
+        "gray",
+        "cyan",
+        "magenta",
+        "yellow",
+    ],
     product_number: "B3P06A",
     product_name: "HP 727 DesignJet Printhead",
     life_ul: ml(4_000),
@@ -672,32 +747,56 @@ const INKS_761: &[InkSlotSpec] = &[
     InkSlotSpec {
         label: "MK",
         color: "matte_black",
-        cartridges: &[cart("CM997A", "HP 761 775-ml Matte Black DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "CM997A",
+            "HP 761 775-ml Matte Black DesignJet Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "DG",
         color: "dark_gray",
-        cartridges: &[cart("CM996A", "HP 761 400-ml Dark Gray DesignJet Ink Cartridge", 400)],
+        cartridges: &[cart(
+            "CM996A",
+            "HP 761 400-ml Dark Gray DesignJet Ink Cartridge",
+            400,
+        )],
     },
     InkSlotSpec {
         label: "G",
         color: "gray",
-        cartridges: &[cart("CM995A", "HP 761 400-ml Gray DesignJet Ink Cartridge", 400)],
+        cartridges: &[cart(
+            "CM995A",
+            "HP 761 400-ml Gray DesignJet Ink Cartridge",
+            400,
+        )],
     },
     InkSlotSpec {
         label: "C",
         color: "cyan",
-        cartridges: &[cart("CM994A", "HP 761 400-ml Cyan DesignJet Ink Cartridge", 400)],
+        cartridges: &[cart(
+            "CM994A",
+            "HP 761 400-ml Cyan DesignJet Ink Cartridge",
+            400,
+        )],
     },
     InkSlotSpec {
         label: "M",
         color: "magenta",
-        cartridges: &[cart("CM993A", "HP 761 400-ml Magenta DesignJet Ink Cartridge", 400)],
+        cartridges: &[cart(
+            "CM993A",
+            "HP 761 400-ml Magenta DesignJet Ink Cartridge",
+            400,
+        )],
     },
     InkSlotSpec {
         label: "Y",
         color: "yellow",
-        cartridges: &[cart("CM992A", "HP 761 400-ml Yellow DesignJet Ink Cartridge", 400)],
+        cartridges: &[cart(
+            "CM992A",
+            "HP 761 400-ml Yellow DesignJet Ink Cartridge",
+            400,
+        )],
     },
 ];
 const HEADS_761: &[PrintheadSpec] = &[
@@ -736,42 +835,74 @@ const INKS_771: &[InkSlotSpec] = &[
     InkSlotSpec {
         label: "MK",
         color: "matte_black",
-        cartridges: &[cart("CE037A", "HP 771 775-ml Matte Black DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "CE037A",
+            "HP 771 775-ml Matte Black DesignJet Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "CR",
         color: "chromatic_red",
-        cartridges: &[cart("CE038A", "HP 771 775-ml Chromatic Red DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "CE038A",
+            "HP 771 775-ml Chromatic Red DesignJet Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "M",
         color: "magenta",
-        cartridges: &[cart("CE039A", "HP 771 775-ml Magenta DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "CE039A",
+            "HP 771 775-ml Magenta DesignJet Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "Y",
         color: "yellow",
-        cartridges: &[cart("CE040A", "HP 771 775-ml Yellow DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "CE040A",
+            "HP 771 775-ml Yellow DesignJet Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "LM",
         color: "light_magenta",
-        cartridges: &[cart("CE041A", "HP 771 775-ml Light Magenta DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "CE041A",
+            "HP 771 775-ml Light Magenta DesignJet Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "LC",
         color: "light_cyan",
-        cartridges: &[cart("CE042A", "HP 771 775-ml Light Cyan DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "CE042A",
+            "HP 771 775-ml Light Cyan DesignJet Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "PK",
         color: "photo_black",
-        cartridges: &[cart("CE043A", "HP 771 775-ml Photo Black DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "CE043A",
+            "HP 771 775-ml Photo Black DesignJet Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "LG",
         color: "light_gray",
-        cartridges: &[cart("CE044A", "HP 771 775-ml Light Gray DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "CE044A",
+            "HP 771 775-ml Light Gray DesignJet Ink Cartridge",
+            775,
+        )],
     },
 ];
 const HEADS_771: &[PrintheadSpec] = &[
@@ -810,42 +941,74 @@ const INKS_771C_8: &[InkSlotSpec] = &[
     InkSlotSpec {
         label: "MK",
         color: "matte_black",
-        cartridges: &[cart("B6Y07A", "HP 771C 775-ml Matte Black DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "B6Y07A",
+            "HP 771C 775-ml Matte Black DesignJet Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "CR",
         color: "chromatic_red",
-        cartridges: &[cart("B6Y08A", "HP 771C 775-ml Chromatic Red DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "B6Y08A",
+            "HP 771C 775-ml Chromatic Red DesignJet Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "M",
         color: "magenta",
-        cartridges: &[cart("B6Y09A", "HP 771C 775-ml Magenta DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "B6Y09A",
+            "HP 771C 775-ml Magenta DesignJet Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "Y",
         color: "yellow",
-        cartridges: &[cart("B6Y10A", "HP 771C 775-ml Yellow DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "B6Y10A",
+            "HP 771C 775-ml Yellow DesignJet Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "LM",
         color: "light_magenta",
-        cartridges: &[cart("B6Y11A", "HP 771C 775-ml Light Magenta DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "B6Y11A",
+            "HP 771C 775-ml Light Magenta DesignJet Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "LC",
         color: "light_cyan",
-        cartridges: &[cart("B6Y12A", "HP 771C 775-ml Light Cyan DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "B6Y12A",
+            "HP 771C 775-ml Light Cyan DesignJet Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "PK",
         color: "photo_black",
-        cartridges: &[cart("B6Y13A", "HP 771C 775-ml Photo Black DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "B6Y13A",
+            "HP 771C 775-ml Photo Black DesignJet Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "LG",
         color: "light_gray",
-        cartridges: &[cart("B6Y14A", "HP 771C 775-ml Light Gray DesignJet Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "B6Y14A",
+            "HP 771C 775-ml Light Gray DesignJet Ink Cartridge",
+            775,
+        )],
     },
 ];
 /// Z6600: the production subset of the 771C inks (no light magenta, no light gray).
@@ -874,22 +1037,38 @@ const INKS_PWXL_400: &[InkSlotSpec] = &[
     InkSlotSpec {
         label: "K",
         color: "black",
-        cartridges: &[cart("C1Q65A", "HP 843C 400-ml Black PageWide XL Ink Cartridge", 400)],
+        cartridges: &[cart(
+            "C1Q65A",
+            "HP 843C 400-ml Black PageWide XL Ink Cartridge",
+            400,
+        )],
     },
     InkSlotSpec {
         label: "C",
         color: "cyan",
-        cartridges: &[cart("C1Q66A", "HP 843C 400-ml Cyan PageWide XL Ink Cartridge", 400)],
+        cartridges: &[cart(
+            "C1Q66A",
+            "HP 843C 400-ml Cyan PageWide XL Ink Cartridge",
+            400,
+        )],
     },
     InkSlotSpec {
         label: "M",
         color: "magenta",
-        cartridges: &[cart("C1Q67A", "HP 843C 400-ml Magenta PageWide XL Ink Cartridge", 400)],
+        cartridges: &[cart(
+            "C1Q67A",
+            "HP 843C 400-ml Magenta PageWide XL Ink Cartridge",
+            400,
+        )],
     },
     InkSlotSpec {
         label: "Y",
         color: "yellow",
-        cartridges: &[cart("C1Q68A", "HP 843C 400-ml Yellow PageWide XL Ink Cartridge", 400)],
+        cartridges: &[cart(
+            "C1Q68A",
+            "HP 843C 400-ml Yellow PageWide XL Ink Cartridge",
+            400,
+        )],
     },
 ];
 /// PageWide XL 8000: four 775-ml inks.
@@ -897,22 +1076,38 @@ const INKS_PWXL_775: &[InkSlotSpec] = &[
     InkSlotSpec {
         label: "K",
         color: "black",
-        cartridges: &[cart("C1Q51A", "HP 842C 775-ml Black PageWide XL Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "C1Q51A",
+            "HP 842C 775-ml Black PageWide XL Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "C",
         color: "cyan",
-        cartridges: &[cart("C1Q52A", "HP 842C 775-ml Cyan PageWide XL Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "C1Q52A",
+            "HP 842C 775-ml Cyan PageWide XL Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "M",
         color: "magenta",
-        cartridges: &[cart("C1Q53A", "HP 842C 775-ml Magenta PageWide XL Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "C1Q53A",
+            "HP 842C 775-ml Magenta PageWide XL Ink Cartridge",
+            775,
+        )],
     },
     InkSlotSpec {
         label: "Y",
         color: "yellow",
-        cartridges: &[cart("C1Q54A", "HP 842C 775-ml Yellow PageWide XL Ink Cartridge", 775)],
+        cartridges: &[cart(
+            "C1Q54A",
+            "HP 842C 775-ml Yellow PageWide XL Ink Cartridge",
+            775,
+        )],
     },
 ];
 const PWXL_COLORS: &[&str] = &["black", "cyan", "magenta", "yellow"];
@@ -953,7 +1148,12 @@ const fn technical(jobs_per_workday: f64, scan_share: f64, copy_share: f64) -> W
     }
 }
 
-const fn production(jobs_per_workday: f64, set_pages_max: u32, scan_share: f64, copy_share: f64) -> Workload {
+const fn production(
+    jobs_per_workday: f64,
+    set_pages_max: u32,
+    scan_share: f64,
+    copy_share: f64,
+) -> Workload {
     Workload {
         jobs_per_workday,
         pages: (1, 12),
@@ -1314,13 +1514,19 @@ mod tests {
             // Every printhead color is an ink of the model and every ink is printed by a head.
             for head in spec.printheads {
                 for c in head.colors {
-                    assert!(spec.ink(c).is_some(), "{id}: head {} prints unknown {c}", head.slot);
+                    assert!(
+                        spec.ink(c).is_some(),
+                        "{id}: head {} prints unknown {c}",
+                        head.slot
+                    );
                 }
             }
             for ink in spec.inks {
                 assert!(InkColor::KNOWN.contains(&ink.color), "{id}: {}", ink.color);
                 assert!(
-                    spec.printheads.iter().any(|h| h.colors.contains(&ink.color)),
+                    spec.printheads
+                        .iter()
+                        .any(|h| h.colors.contains(&ink.color)),
                     "{id}: no head prints {}",
                     ink.color
                 );
@@ -1328,11 +1534,19 @@ mod tests {
             }
             for media in spec.media_types {
                 for lang in ["en", "de", "fr", "es", "it"] {
-                    assert!(media.names.iter().any(|(l, _)| *l == lang), "{id}: {} lacks {lang}", media.id);
+                    assert!(
+                        media.names.iter().any(|(l, _)| *l == lang),
+                        "{id}: {} lacks {lang}",
+                        media.id
+                    );
                 }
             }
             assert_eq!(spec.is_mfp(), spec.workload.scan_share > 0.0, "{id}");
-            assert!(spec.media_sources.iter().any(|s| s.kind == MediaSourceKind::Roll));
+            assert!(
+                spec.media_sources
+                    .iter()
+                    .any(|s| s.kind == MediaSourceKind::Roll)
+            );
         }
     }
 
@@ -1341,13 +1555,23 @@ mod tests {
         let colors = |id: ModelId| id.spec().inks.iter().map(|i| i.color).collect::<Vec<_>>();
         assert_eq!(
             colors(ModelId::T1500),
-            ["matte_black", "photo_black", "gray", "cyan", "magenta", "yellow"]
+            [
+                "matte_black",
+                "photo_black",
+                "gray",
+                "cyan",
+                "magenta",
+                "yellow"
+            ]
         );
         let z = colors(ModelId::Z6200);
         assert_eq!(z.len(), 8);
         for c in ["light_cyan", "light_magenta", "light_gray", "chromatic_red"] {
             assert!(z.contains(&c), "{c}");
         }
-        assert_eq!(colors(ModelId::PageWideXl8000), ["black", "cyan", "magenta", "yellow"]);
+        assert_eq!(
+            colors(ModelId::PageWideXl8000),
+            ["black", "cyan", "magenta", "yellow"]
+        );
     }
 }

@@ -24,7 +24,15 @@ const CAD_SUBJECTS: &[&str] = &[
     "foundation-plan",
     "reflected-ceiling",
 ];
-const CAD_LEVELS: &[&str] = &["level1", "level2", "level3", "level4", "basement", "ground", "mezzanine"];
+const CAD_LEVELS: &[&str] = &[
+    "level1",
+    "level2",
+    "level3",
+    "level4",
+    "basement",
+    "ground",
+    "mezzanine",
+];
 const SHEET_SIZES: &[&str] = &["A0", "A1", "A2", "ARCH-D", "ARCH-E"];
 const GIS_SUBJECTS: &[&str] = &[
     "parcel-map",
@@ -35,7 +43,15 @@ const GIS_SUBJECTS: &[&str] = &[
     "survey-points",
     "orthophoto",
 ];
-const DISTRICTS: &[&str] = &["north", "south", "east", "west", "centre", "harbour", "ringstraße"];
+const DISTRICTS: &[&str] = &[
+    "north",
+    "south",
+    "east",
+    "west",
+    "centre",
+    "harbour",
+    "ringstraße",
+];
 const OFFICE_SUBJECTS: &[&str] = &[
     "quarterly-results",
     "org-chart",
@@ -44,17 +60,37 @@ const OFFICE_SUBJECTS: &[&str] = &[
     "kickoff-slides",
     "budget overview",
 ];
-const CAMPAIGNS: &[&str] = &["summer-sale", "open-house", "trade-fair", "new-menu", "grand-opening", "expo"];
-const GRAPHIC_KINDS: &[&str] = &["poster", "banner", "rollup", "window-graphic", "floor-graphic", "backdrop"];
-const PHOTO_KINDS: &[&str] = &["IMG_", "DSC", "exhibition-print-", "portrait-", "landscape-"];
+const CAMPAIGNS: &[&str] = &[
+    "summer-sale",
+    "open-house",
+    "trade-fair",
+    "new-menu",
+    "grand-opening",
+    "expo",
+];
+const GRAPHIC_KINDS: &[&str] = &[
+    "poster",
+    "banner",
+    "rollup",
+    "window-graphic",
+    "floor-graphic",
+    "backdrop",
+];
+const PHOTO_KINDS: &[&str] = &[
+    "IMG_",
+    "DSC",
+    "exhibition-print-",
+    "portrait-",
+    "landscape-",
+];
 
 const FIRST_NAMES: &[&str] = &[
-    "anna", "jonas", "marie", "luca", "sofia", "pierre", "carmen", "giulia", "tom", "lena", "mehmet", "kai",
-    "elena", "noah", "ines", "björn",
+    "anna", "jonas", "marie", "luca", "sofia", "pierre", "carmen", "giulia", "tom", "lena",
+    "mehmet", "kai", "elena", "noah", "ines", "björn",
 ];
 const LAST_NAMES: &[&str] = &[
-    "schmidt", "rossi", "dupont", "garcia", "müller", "bianchi", "martin", "lopez", "weber", "ferrari",
-    "fischer", "moreau", "novak", "jansen",
+    "schmidt", "rossi", "dupont", "garcia", "müller", "bianchi", "martin", "lopez", "weber",
+    "ferrari", "fischer", "moreau", "novak", "jansen",
 ];
 
 /// A print job name for an application category, e.g. `floorplan-level2-A0.pdf`.
@@ -98,7 +134,11 @@ pub fn print_job_name(rng: &mut SimRng, category: &str, project_code: &str) -> S
 
 /// A scan or copy job name derived from the device clock, e.g. `scan_20240503_101522.pdf`.
 pub fn device_job_name(rng: &mut SimRng, prefix: &str, at: Timestamp) -> String {
-    let ext = if prefix == "copy" { "" } else { *rng.pick(&[".pdf", ".pdf", ".tif", ".jpg"]) };
+    let ext = if prefix == "copy" {
+        ""
+    } else {
+        *rng.pick(&[".pdf", ".pdf", ".tif", ".jpg"])
+    };
     format!(
         "{prefix}_{:04}{:02}{:02}_{:02}{:02}{:02}{ext}",
         at.year(),
@@ -124,7 +164,9 @@ pub fn user_pool(rng: &mut SimRng, n: usize) -> Vec<String> {
 
 /// A pool of cost-center account ids like `CC-4100`.
 pub fn account_pool(rng: &mut SimRng, n: usize) -> Vec<String> {
-    (0..n).map(|_| format!("CC-{}", rng.range(1_000, 9_899))).collect()
+    (0..n)
+        .map(|_| format!("CC-{}", rng.range(1_000, 9_899)))
+        .collect()
 }
 
 /// A pool of project ids like `PRJ-2024-017`.

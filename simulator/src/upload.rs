@@ -78,11 +78,13 @@ pub fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, ClientError
             roots.add_parsable_certificates(native.certs);
         }
     }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| ClientError::Tls(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -109,7 +111,11 @@ pub fn http_client(ca: Option<&Path>, timeout: Duration) -> Result<reqwest::Clie
 ///
 /// # Errors
 /// [`SealError`] for an invalid serial or an unencodable payload (bugs).
-pub fn seal_printer_payload(keys: &SenderKeys, serial: &str, payload: &Payload) -> Result<Vec<u8>, SealError> {
+pub fn seal_printer_payload(
+    keys: &SenderKeys,
+    serial: &str,
+    payload: &Payload,
+) -> Result<Vec<u8>, SealError> {
     let header = Header::new(SenderKind::Printer, serial, Utc::now());
     envelope::seal(&header, payload, keys)
 }
@@ -176,7 +182,10 @@ impl HubClient {
     /// # Errors
     /// See [`http_client`].
     pub fn new(base_url: &str, ca: Option<&Path>) -> Result<Self, ClientError> {
-        Ok(Self::with_http(base_url, http_client(ca, Duration::from_secs(15))?))
+        Ok(Self::with_http(
+            base_url,
+            http_client(ca, Duration::from_secs(15))?,
+        ))
     }
 
     /// A client reusing an existing reqwest client.
@@ -257,10 +266,16 @@ pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Inge
         };
     }
     let error = serde_json::from_slice::<ErrorBody>(body).ok();
-    let code = error.as_ref().map(|e| e.error.code.clone()).unwrap_or_default();
+    let code = error
+        .as_ref()
+        .map(|e| e.error.code.clone())
+        .unwrap_or_default();
     let reason = match &error {
         Some(e) => format!("{}: {}", e.error.code, e.error.message),
-        None => format!("http {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)])),
+        None => format!(
+            "http {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        ),
     };
     match status {
         422 if code == "stale_timestamp" => IngestOutcome::Reseal { code },
@@ -297,14 +312,41 @@ mod tests {
             classify(503, Some(Duration::from_secs(2)), &err("busy")),
             IngestOutcome::Retry { retry_after: Some(d), slow: false, .. } if d == Duration::from_secs(2)
         ));
-        assert!(matches!(classify(502, None, b"gateway"), IngestOutcome::Retry { .. }));
-        assert!(matches!(classify(429, None, b""), IngestOutcome::Retry { .. }));
-        assert!(matches!(classify(408, None, b""), IngestOutcome::Retry { .. }));
-        assert!(matches!(classify(401, None, &err("bad_mac")), IngestOutcome::Retry { slow: true, .. }));
-        assert!(matches!(classify(422, None, &err("stale_timestamp")), IngestOutcome::Reseal { .. }));
-        assert!(matches!(classify(409, None, &err("replayed_nonce")), IngestOutcome::Reseal { .. }));
-        assert!(matches!(classify(400, None, &err("malformed_payload")), IngestOutcome::Rejected { status: 400, .. }));
-        assert!(matches!(classify(413, None, &err("too_large")), IngestOutcome::Rejected { .. }));
-        assert!(matches!(classify(200, None, b"not json"), IngestOutcome::Retry { .. }));
+        assert!(matches!(
+            classify(502, None, b"gateway"),
+            IngestOutcome::Retry { .. }
+        ));
+        assert!(matches!(
+            classify(429, None, b""),
+            IngestOutcome::Retry { .. }
+        ));
+        assert!(matches!(
+            classify(408, None, b""),
+            IngestOutcome::Retry { .. }
+        ));
+        assert!(matches!(
+            classify(401, None, &err("bad_mac")),
+            IngestOutcome::Retry { slow: true, .. }
+        ));
+        assert!(matches!(
+            classify(422, None, &err("stale_timestamp")),
+            IngestOutcome::Reseal { .. }
+        ));
+        assert!(matches!(
+            classify(409, None, &err("replayed_nonce")),
+            IngestOutcome::Reseal { .. }
+        ));
+        assert!(matches!(
+            classify(400, None, &err("malformed_payload")),
+            IngestOutcome::Rejected { status: 400, .. }
+        ));
+        assert!(matches!(
+            classify(413, None, &err("too_large")),
+            IngestOutcome::Rejected { .. }
+        ));
+        assert!(matches!(
+            classify(200, None, b"not json"),
+            IngestOutcome::Retry { .. }
+        ));
     }
 }

@@ -127,7 +127,10 @@ impl JobFacts {
         self.media_length_mm = p.media_length_mm;
         self.printed_area_mm2 = p.printed_area_mm2;
         for c in &p.categories {
-            let e = self.app_categories.entry(c.category_id.clone()).or_default();
+            let e = self
+                .app_categories
+                .entry(c.category_id.clone())
+                .or_default();
             e.media_area_mm2 += c.media_area_mm2;
             e.printed_area_mm2 += c.printed_area_mm2;
             e.ink_ul += c.ink_used_ul;
@@ -456,12 +459,25 @@ pub fn counter_step(previous: Option<&LifetimeCounters>, cur: &LifetimeCounters)
             .find(|p| p.product_number == c.product_number);
         let pn = &c.product_number;
         let (pi, ph, pnh, pins) = p.map_or((0, 0, 0, 0), |p| {
-            (p.ink_used_ul, p.hp_ink_used_ul, p.non_hp_ink_used_ul, p.insertions)
+            (
+                p.ink_used_ul,
+                p.hp_ink_used_ul,
+                p.non_hp_ink_used_ul,
+                p.insertions,
+            )
         });
         let m = CartridgeMeter {
             color: c.color.0.clone(),
-            ink_ul: d(&|| format!("cartridge_types[{pn}].ink_used_ul"), pi, c.ink_used_ul),
-            hp_ink_ul: d(&|| format!("cartridge_types[{pn}].hp_ink_used_ul"), ph, c.hp_ink_used_ul),
+            ink_ul: d(
+                &|| format!("cartridge_types[{pn}].ink_used_ul"),
+                pi,
+                c.ink_used_ul,
+            ),
+            hp_ink_ul: d(
+                &|| format!("cartridge_types[{pn}].hp_ink_used_ul"),
+                ph,
+                c.hp_ink_used_ul,
+            ),
             non_hp_ink_ul: d(
                 &|| format!("cartridge_types[{pn}].non_hp_ink_used_ul"),
                 pnh,
@@ -473,18 +489,28 @@ pub fn counter_step(previous: Option<&LifetimeCounters>, cur: &LifetimeCounters)
                 u64::from(c.insertions),
             ),
         };
-        if m != (CartridgeMeter { color: m.color.clone(), ..Default::default() }) {
+        if m != (CartridgeMeter {
+            color: m.color.clone(),
+            ..Default::default()
+        }) {
             delta.cartridge_types.insert(pn.clone(), m);
         }
     }
     for p in &prev.cartridge_types {
-        if !cur.cartridge_types.iter().any(|c| c.product_number == p.product_number) {
+        if !cur
+            .cartridge_types
+            .iter()
+            .any(|c| c.product_number == p.product_number)
+        {
             baseline.cartridge_types.push(p.clone());
         }
     }
 
     for c in &cur.media_types {
-        let p = prev.media_types.iter().find(|p| p.media_type == c.media_type);
+        let p = prev
+            .media_types
+            .iter()
+            .find(|p| p.media_type == c.media_type);
         let v = d(
             &|| format!("media_types[{}].area_mm2", c.media_type),
             p.map_or(0, |p| p.area_mm2),
@@ -532,12 +558,28 @@ pub fn counter_step(previous: Option<&LifetimeCounters>, cur: &LifetimeCounters)
         }
     }
 
-    delta.scan_total_mm2 = d(&|| "scan.total_area_mm2".into(), prev.scan.total_area_mm2, cur.scan.total_area_mm2);
-    delta.scan_mm2 = d(&|| "scan.scan_area_mm2".into(), prev.scan.scan_area_mm2, cur.scan.scan_area_mm2);
-    delta.copy_mm2 = d(&|| "scan.copy_area_mm2".into(), prev.scan.copy_area_mm2, cur.scan.copy_area_mm2);
+    delta.scan_total_mm2 = d(
+        &|| "scan.total_area_mm2".into(),
+        prev.scan.total_area_mm2,
+        cur.scan.total_area_mm2,
+    );
+    delta.scan_mm2 = d(
+        &|| "scan.scan_area_mm2".into(),
+        prev.scan.scan_area_mm2,
+        cur.scan.scan_area_mm2,
+    );
+    delta.copy_mm2 = d(
+        &|| "scan.copy_area_mm2".into(),
+        prev.scan.copy_area_mm2,
+        cur.scan.copy_area_mm2,
+    );
     delta.jobs = d(&|| "jobs".into(), prev.jobs, cur.jobs);
     delta.pages = d(&|| "pages".into(), prev.pages, cur.pages);
-    delta.total_ink_ul = d(&|| "total_ink_used_ul".into(), prev.total_ink_used_ul, cur.total_ink_used_ul);
+    delta.total_ink_ul = d(
+        &|| "total_ink_used_ul".into(),
+        prev.total_ink_used_ul,
+        cur.total_ink_used_ul,
+    );
     delta.total_media_area_mm2 = d(
         &|| "total_media_area_mm2".into(),
         prev.total_media_area_mm2,
@@ -604,7 +646,11 @@ mod tests {
         assert_eq!(step.delta.pages, 0, "no negative usage");
         assert_eq!(step.delta.total_ink_ul, 50, "other counters still count");
         assert_eq!(step.regressions.len(), 2, "{:?}", step.regressions);
-        assert!(step.regressions.iter().any(|r| r.counter == "pages" && r.previous == 10 && r.current == 4));
+        assert!(
+            step.regressions
+                .iter()
+                .any(|r| r.counter == "pages" && r.previous == 10 && r.current == 4)
+        );
         assert_eq!(step.baseline.pages, 4);
         // the next reading counts from the new baseline
         let next = counter_step(Some(&step.baseline), &reading(150, 6, 1600));
@@ -619,7 +665,10 @@ mod tests {
         assert!(step.regressions.is_empty());
         assert_eq!(step.baseline.media_types.len(), 1);
         let next = counter_step(Some(&step.baseline), &reading(100, 10, 1100));
-        assert_eq!(next.delta.media_by_type_mm2["bond"], 100, "not counted twice");
+        assert_eq!(
+            next.delta.media_by_type_mm2["bond"], 100,
+            "not counted twice"
+        );
     }
 
     #[test]

@@ -110,7 +110,10 @@ async fn create_reseller(
     .await
     .map_err(|e| {
         if unique_violation(&e) {
-            ApiError::conflict("already_exists", format!("a reseller named {name:?} exists"))
+            ApiError::conflict(
+                "already_exists",
+                format!("a reseller named {name:?} exists"),
+            )
         } else {
             ApiError::database(e)
         }
@@ -135,11 +138,9 @@ async fn show_reseller(
         .order_by_asc(site::Column::Id)
         .all(&state.db.read)
         .await?;
-    let view = state
-        .fleet
-        .reseller_view(id)
-        .await
-        .ok_or_else(|| ApiError::unavailable("actor_unavailable", "reseller actor unavailable", 1))?;
+    let view = state.fleet.reseller_view(id).await.ok_or_else(|| {
+        ApiError::unavailable("actor_unavailable", "reseller actor unavailable", 1)
+    })?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "id": row.id,
         "name": row.name,
@@ -312,9 +313,15 @@ async fn create_collector(
         None => format!("collector of {}", site.account_name),
     };
     let sender_id = format!("col-{}", &random_secret(9));
-    let secret =
-        insert_credential(&state, SenderKind::Collector, &sender_id, site.id, None, &display)
-            .await?;
+    let secret = insert_credential(
+        &state,
+        SenderKind::Collector,
+        &sender_id,
+        site.id,
+        None,
+        &display,
+    )
+    .await?;
     tracing::info!(site_id = site.id, collector_id = %sender_id, "collector created");
     Ok(HttpResponse::Created().json(NewSender {
         sender_kind: SenderKind::Collector,
@@ -418,10 +425,8 @@ async fn show_printer(
         .printer_by_serial(&serial)
         .await?
         .ok_or_else(|| ApiError::not_found("printer"))?;
-    let view = state
-        .fleet
-        .printer_view(row.id)
-        .await
-        .ok_or_else(|| ApiError::unavailable("actor_unavailable", "printer actor unavailable", 1))?;
+    let view = state.fleet.printer_view(row.id).await.ok_or_else(|| {
+        ApiError::unavailable("actor_unavailable", "printer actor unavailable", 1)
+    })?;
     Ok(HttpResponse::Ok().json(view))
 }

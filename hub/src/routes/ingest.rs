@@ -87,7 +87,10 @@ pub async fn ingest(
     let span = tracing::info_span!("ingest", sender_kind = kind, sender_id = %header.sender_id);
     let _enter = span.enter();
 
-    let Some(cred) = state.credential(header.sender_kind, &header.sender_id).await? else {
+    let Some(cred) = state
+        .credential(header.sender_kind, &header.sender_id)
+        .await?
+    else {
         return Err(reject(
             kind,
             ApiError::new(
@@ -166,7 +169,11 @@ pub async fn ingest(
             ));
         }
     };
-    let outcome = if response.duplicate { "duplicate" } else { "stored" };
+    let outcome = if response.duplicate {
+        "duplicate"
+    } else {
+        "stored"
+    };
     metrics::counter!(m::UPLOADS_TOTAL, "sender_kind" => kind, "outcome" => outcome).increment(1);
     metrics::counter!(m::JOBS_STORED_TOTAL).increment(u64::from(response.accepted.jobs()));
     metrics::counter!(m::DUPLICATE_JOBS_TOTAL).increment(u64::from(response.duplicates.jobs()));

@@ -40,11 +40,34 @@ impl Backend {
                 if std::env::var("CI").as_deref() == Ok("true") {
                     panic!("PostgreSQL at {base} is required in CI: {e}");
                 }
-                eprintln!("\n!!! SKIPPING PostgreSQL test: no server at {base} ({e}); set PPU_TEST_POSTGRES_URL\n");
+                eprintln!(
+                    "\n!!! SKIPPING PostgreSQL test: no server at {base} ({e}); set PPU_TEST_POSTGRES_URL\n"
+                );
                 return None;
             }
         };
-        let name = format!("ppu_test_{}", Uuid::new_v4().simple());
+        // Databases of earlier runs (named with their creation time) are dropped after an hour.
+        let now = Utc::now().timestamp();
+        if let Ok(rows) = admin
+            .query_all_raw(sea_orm::Statement::from_string(
+                admin.get_database_backend(),
+                "SELECT datname FROM pg_database WHERE datname LIKE 'ppu_test_%'".to_owned(),
+            ))
+            .await
+        {
+            for row in rows {
+                let Ok(name) = row.try_get::<String>("", "datname") else {
+                    continue;
+                };
+                let created = name.split('_').nth(2).and_then(|t| t.parse::<i64>().ok());
+                if created.is_some_and(|t| now - t > 3600) {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            }
+        }
+        let name = format!("ppu_test_{now}_{}", Uuid::new_v4().simple());
         admin
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
             .await
@@ -68,12 +91,14 @@ pub struct TestHub {
 }
 
 pub fn settings(data_dir: &Path, backend: &Backend) -> Settings {
-    let mut s = Settings::default();
-    s.listen = "127.0.0.1:0".parse().unwrap();
-    s.data_dir = data_dir.to_owned();
-    s.admin_token = Some(ADMIN_TOKEN.into());
-    s.workers = Some(2);
-    s.shutdown_timeout_secs = 5;
+    let mut s = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_owned(),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        workers: Some(2),
+        shutdown_timeout_secs: 5,
+        ..Settings::default()
+    };
     if let Backend::Postgres(url) = backend {
         s.database_url = Some(url.clone());
     }
@@ -204,7 +229,9 @@ impl TestHub {
 
     /// Create a reseller and a site; returns (reseller_id, site_id).
     pub async fn tenant(&self, reseller: &str, account: &str) -> (i64, i64) {
-        let (s, r) = self.admin_post("/api/v1/resellers", json!({"name": reseller})).await;
+        let (s, r) = self
+            .admin_post("/api/v1/resellers", json!({"name": reseller}))
+            .await;
         assert_eq!(s, 201, "{r}");
         let rid = r["id"].as_i64().unwrap();
         let (s, site) = self
@@ -279,7 +306,12 @@ impl TestSender {
 }
 
 pub fn payload(printers: Vec<PrinterReport>) -> Payload {
-    let mut p = Payload::new(Uuid::new_v4(), "hub-tests/1", Utc::now(), UploadTrigger::Scheduled);
+    let mut p = Payload::new(
+        Uuid::new_v4(),
+        "hub-tests/1",
+        Utc::now(),
+        UploadTrigger::Scheduled,
+    );
     p.printers = printers;
     p
 }
@@ -350,7 +382,10 @@ pub fn report(serial: &str, jobs: &[Uuid], pages: u64, ink_ul: u64) -> PrinterRe
     });
     r.status = Some(PrinterStatus::default());
     r.counters = Some(counters(pages, ink_ul));
-    r.print_jobs = jobs.iter().map(|u| print_job(*u, 2, 10, 1_000_000)).collect();
+    r.print_jobs = jobs
+        .iter()
+        .map(|u| print_job(*u, 2, 10, 1_000_000))
+        .collect();
     r
 }
 
@@ -367,7 +402,7 @@ macro_rules! on_both_backends {
             $(
                 #[actix_web::test]
                 async fn $name() {
-                    super::$name(super::support::Backend::Sqlite).await
+                    super::$name($crate::support::Backend::Sqlite).await
                 }
             )*
         }
@@ -375,7 +410,7 @@ macro_rules! on_both_backends {
             $(
                 #[actix_web::test]
                 async fn $name() {
-                    if let Some(b) = super::support::Backend::postgres().await {
+                    if let Some(b) = $crate::support::Backend::postgres().await {
                         super::$name(b).await
                     }
                 }
@@ -388,7 +423,10 @@ impl TestHub {
     /// A direct connection to the hub's database (for "nothing stored" checks).
     pub async fn db(&self) -> sea_orm::DatabaseConnection {
         let url = match &self.backend {
-            Backend::Sqlite => format!("sqlite://{}?mode=rw", self.data_dir.join("ppu-hub.db").display()),
+            Backend::Sqlite => format!(
+                "sqlite://{}?mode=rw",
+                self.data_dir.join("ppu-hub.db").display()
+            ),
             Backend::Postgres(url) => url.clone(),
         };
         Database::connect(&url).await.unwrap()

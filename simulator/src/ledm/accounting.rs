@@ -27,8 +27,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use ppu_protocol::{
-    CopyJob, InkColor, InkUsage, JobCategoryUsage, JobIdentity, PrintDetails, PrintJob, ScanDetails, ScanJob,
-    Timestamp,
+    CopyJob, InkColor, InkUsage, JobCategoryUsage, JobIdentity, PrintDetails, PrintJob,
+    ScanDetails, ScanJob, Timestamp,
 };
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -66,7 +66,12 @@ pub const LEADING_COLUMNS: &[&str] = &[
 ];
 
 /// Columns after the per-color ink columns.
-pub const TRAILING_COLUMNS: &[&str] = &["application_categories", "scan_status", "scanned_at", "scanned_area_mm2"];
+pub const TRAILING_COLUMNS: &[&str] = &[
+    "application_categories",
+    "scan_status",
+    "scanned_at",
+    "scanned_area_mm2",
+];
 
 /// Why an accounting CSV could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +163,11 @@ fn job_row(job: &JobRecord, colors: &[&str]) -> Vec<String> {
             .map(|c| {
                 format!(
                     "{}={}:{}:{}:{}",
-                    c.category_id, c.media_area_mm2, c.printed_area_mm2, c.ink_used_ul, c.media_length_mm
+                    c.category_id,
+                    c.media_area_mm2,
+                    c.printed_area_mm2,
+                    c.ink_used_ul,
+                    c.media_length_mm
                 )
             })
             .collect::<Vec<_>>()
@@ -166,7 +175,10 @@ fn job_row(job: &JobRecord, colors: &[&str]) -> Vec<String> {
     }));
     row.push(scan.map(|s| wire(&s.status)).unwrap_or_default());
     row.push(scan.map(|s| ts(s.scanned_at)).unwrap_or_default());
-    row.push(scan.map(|s| s.scanned_area_mm2.to_string()).unwrap_or_default());
+    row.push(
+        scan.map(|s| s.scanned_area_mm2.to_string())
+            .unwrap_or_default(),
+    );
     row
 }
 
@@ -235,7 +247,11 @@ pub fn parse(text: &str) -> Result<Vec<JobRecord>, AccountingError> {
     let Some(header) = records.next() else {
         return Ok(Vec::new());
     };
-    let index: HashMap<&str, usize> = header.iter().enumerate().map(|(i, h)| (h.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.as_str(), i))
+        .collect();
     for c in LEADING_COLUMNS.iter().chain(TRAILING_COLUMNS) {
         if !index.contains_key(c) {
             return Err(AccountingError::MissingColumn((*c).to_owned()));
@@ -289,9 +305,12 @@ impl Row<'_> {
     }
 
     fn num<T: std::str::FromStr>(&self, column: &str) -> Result<T, AccountingError> {
-        self.raw(column)
-            .parse()
-            .map_err(|_| self.err(format!("`{column}` is not a number: `{}`", self.raw(column))))
+        self.raw(column).parse().map_err(|_| {
+            self.err(format!(
+                "`{column}` is not a number: `{}`",
+                self.raw(column)
+            ))
+        })
     }
 
     fn time(&self, column: &str) -> Result<Option<Timestamp>, AccountingError> {
@@ -322,7 +341,8 @@ impl Row<'_> {
             other => return Err(self.err(format!("unknown job type `{other}`"))),
         };
         let identity = JobIdentity {
-            uuid: Uuid::parse_str(self.raw("job_uuid")).map_err(|e| self.err(format!("job_uuid: {e}")))?,
+            uuid: Uuid::parse_str(self.raw("job_uuid"))
+                .map_err(|e| self.err(format!("job_uuid: {e}")))?,
             name: self.raw("job_name").to_owned(),
             sequence_number: self.num("sequence_number")?,
             project_id: self.opt("project_id"),
@@ -347,8 +367,14 @@ impl Row<'_> {
             })
         };
         Ok(match (print, scan) {
-            (Some(print), None) => JobRecord::Print(PrintJob { job: identity, print }),
-            (None, Some(scan)) => JobRecord::Scan(ScanJob { job: identity, scan }),
+            (Some(print), None) => JobRecord::Print(PrintJob {
+                job: identity,
+                print,
+            }),
+            (None, Some(scan)) => JobRecord::Scan(ScanJob {
+                job: identity,
+                scan,
+            }),
             (Some(print), Some(scan)) => JobRecord::Copy(CopyJob {
                 job: identity,
                 scan,
@@ -373,7 +399,11 @@ impl Row<'_> {
             });
         }
         let mut categories = Vec::new();
-        for entry in self.raw("application_categories").split(';').filter(|e| !e.is_empty()) {
+        for entry in self
+            .raw("application_categories")
+            .split(';')
+            .filter(|e| !e.is_empty())
+        {
             let bad = || self.err(format!("bad application category `{entry}`"));
             let (id, values) = entry.split_once('=').ok_or_else(bad)?;
             let v: Vec<u64> = values
@@ -381,7 +411,13 @@ impl Row<'_> {
                 .map(str::parse)
                 .collect::<Result<_, _>>()
                 .map_err(|_| bad())?;
-            let [media_area_mm2, printed_area_mm2, ink_used_ul, media_length_mm] = v[..] else {
+            let [
+                media_area_mm2,
+                printed_area_mm2,
+                ink_used_ul,
+                media_length_mm,
+            ] = v[..]
+            else {
                 return Err(bad());
             };
             categories.push(JobCategoryUsage {
@@ -420,7 +456,10 @@ mod tests {
     #[test]
     fn quoting_survives_commas_quotes_and_newlines() {
         let mut out = String::new();
-        write_row(&mut out, ["a,b", "say \"hi\"", "two\nlines", "plain"].into_iter());
+        write_row(
+            &mut out,
+            ["a,b", "say \"hi\"", "two\nlines", "plain"].into_iter(),
+        );
         let back = split_records(&out);
         assert_eq!(back, vec![vec!["a,b", "say \"hi\"", "two\nlines", "plain"]]);
     }

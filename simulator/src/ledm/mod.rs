@@ -37,7 +37,9 @@ pub mod accounting;
 pub mod server;
 pub mod xml;
 
-pub use server::{LedmEndpoint, LedmServer, LedmServerConfig, RequestLog, RequestRecord, SharedPrinter};
+pub use server::{
+    LedmEndpoint, LedmServer, LedmServerConfig, RequestLog, RequestRecord, SharedPrinter,
+};
 
 /// Which generation of LEDM namespaces and prefixes a firmware writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -95,11 +97,13 @@ pub mod family {
     /// Product status.
     pub const PRODUCT_STATUS: &str = "http://www.hp.com/schemas/imaging/con/ledm/productstatusdyn/";
     /// Status categories.
-    pub const STATUS_CATEGORY: &str = "http://www.hp.com/schemas/imaging/con/ledm/productstatuscategories/";
+    pub const STATUS_CATEGORY: &str =
+        "http://www.hp.com/schemas/imaging/con/ledm/productstatuscategories/";
     /// Alert details.
     pub const ALERT_DETAILS: &str = "http://www.hp.com/schemas/imaging/con/ledm/alertdetails/";
     /// Consumable configuration.
-    pub const CONSUMABLE_CONFIG: &str = "http://www.hp.com/schemas/imaging/con/ledm/consumableconfigdyn/";
+    pub const CONSUMABLE_CONFIG: &str =
+        "http://www.hp.com/schemas/imaging/con/ledm/consumableconfigdyn/";
     /// Product usage.
     pub const PRODUCT_USAGE: &str = "http://www.hp.com/schemas/imaging/con/ledm/productusagedyn/";
     /// Media handling.
@@ -212,7 +216,9 @@ pub fn ns_family(uri: &str) -> &str {
         && parts[0].len() == 2
         && parts[1].len() == 2
         && parts[2].len() == 4
-        && parts[..3].iter().all(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        && parts[..3]
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_digit()));
     if is_date {
         return &uri[..parts[3].len() + 1];
     }
@@ -237,8 +243,23 @@ mod tests {
         assert_eq!(ns_family(MODERN.ledm.uri), family::DISCOVERY);
         for d in [LedmDialect::Classic, LedmDialect::Modern] {
             let n = d.namespaces();
-            for ns in [n.dd, n.dd2, n.ledm, n.prdcfgdyn, n.psdyn, n.pscat, n.ad, n.ccdyn, n.pudyn, n.mhdyn] {
-                assert!(ns.uri.starts_with("http://www.hp.com/schemas/imaging/con/"), "{}", ns.uri);
+            for ns in [
+                n.dd,
+                n.dd2,
+                n.ledm,
+                n.prdcfgdyn,
+                n.psdyn,
+                n.pscat,
+                n.ad,
+                n.ccdyn,
+                n.pudyn,
+                n.mhdyn,
+            ] {
+                assert!(
+                    ns.uri.starts_with("http://www.hp.com/schemas/imaging/con/"),
+                    "{}",
+                    ns.uri
+                );
                 assert_ne!(ns_family(ns.uri), ns.uri, "{} has no date", ns.uri);
             }
         }

@@ -25,7 +25,9 @@ pub type SharedPrinter = Arc<Mutex<VirtualPrinter>>;
 /// Lock a shared printer, recovering from a poisoned lock: the printer's
 /// state is only ever changed by complete `step` calls, so it stays consistent.
 pub fn lock(printer: &SharedPrinter) -> MutexGuard<'_, VirtualPrinter> {
-    printer.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    printer
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// One request as the server saw it.
@@ -50,7 +52,10 @@ pub struct RequestLog(Arc<Mutex<Vec<RequestRecord>>>);
 impl RequestLog {
     /// A copy of all records so far, in arrival order.
     pub fn snapshot(&self) -> Vec<RequestRecord> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Records whose method is not `GET` or `HEAD`.
@@ -141,7 +146,10 @@ impl LedmServer {
     ///
     /// # Errors
     /// When a port cannot be bound or the certificate cannot be created.
-    pub async fn start(printers: Vec<SharedPrinter>, config: LedmServerConfig) -> Result<Self, LedmServerError> {
+    pub async fn start(
+        printers: Vec<SharedPrinter>,
+        config: LedmServerConfig,
+    ) -> Result<Self, LedmServerError> {
         let log = RequestLog::default();
         let (tls, certificate_pem) = if config.tls {
             let (cfg, pem) = self_signed_tls().map_err(LedmServerError::Certificate)?;
@@ -159,7 +167,8 @@ impl LedmServer {
                 config.base_port.saturating_add(i as u16)
             };
             let addr = SocketAddr::new(config.ip, port);
-            let listener = TcpListener::bind(addr).map_err(|source| LedmServerError::Bind { addr, source })?;
+            let listener =
+                TcpListener::bind(addr).map_err(|source| LedmServerError::Bind { addr, source })?;
             let bound = listener
                 .local_addr()
                 .map_err(|source| LedmServerError::Bind { addr, source })?;
@@ -176,10 +185,14 @@ impl LedmServer {
             by_port,
             log: log.clone(),
         });
-        let mut server = HttpServer::new(move || App::new().app_data(state.clone()).default_service(web::to(handle)))
-            .workers(config.workers.max(1))
-            .disable_signals()
-            .shutdown_timeout(1);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .default_service(web::to(handle))
+        })
+        .workers(config.workers.max(1))
+        .disable_signals()
+        .shutdown_timeout(1);
         for (listener, addr) in listeners {
             server = match &tls {
                 Some(cfg) => server.listen_rustls_0_23(listener, cfg.clone()),
@@ -225,20 +238,25 @@ impl LedmServer {
 /// A self-signed certificate for `localhost` and `127.0.0.1`, and the rustls
 /// server configuration using it (ring provider, as everywhere in the workspace).
 fn self_signed_tls() -> Result<(rustls::ServerConfig, String), String> {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()])
-            .map_err(|e| e.to_string())?;
+    let certified = rcgen::generate_simple_self_signed(vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ])
+    .map_err(|e| e.to_string())?;
     let pem = certified.cert.pem();
     let cert = certified.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
         certified.signing_key.serialize_der(),
     ));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .map_err(|e| e.to_string())?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .map_err(|e| e.to_string())?;
     Ok((config, pem))
 }
 
@@ -246,12 +264,16 @@ fn self_signed_tls() -> Result<(rustls::ServerConfig, String), String> {
 async fn handle(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let port = req.app_config().local_addr().port();
     let printer = state.by_port.get(&port);
-    let serial = printer.map(|p| lock(p).serial().to_owned()).unwrap_or_default();
+    let serial = printer
+        .map(|p| lock(p).serial().to_owned())
+        .unwrap_or_default();
     let response = match printer {
-        _ if req.method() != Method::GET && req.method() != Method::HEAD => HttpResponse::MethodNotAllowed()
-            .insert_header((header::ALLOW, "GET, HEAD"))
-            .content_type("text/plain")
-            .body("read-only: only GET and HEAD are allowed\n"),
+        _ if req.method() != Method::GET && req.method() != Method::HEAD => {
+            HttpResponse::MethodNotAllowed()
+                .insert_header((header::ALLOW, "GET, HEAD"))
+                .content_type("text/plain")
+                .body("read-only: only GET and HEAD are allowed\n")
+        }
         None => HttpResponse::NotFound().finish(),
         Some(printer) => respond(&req, printer),
     };
@@ -279,11 +301,17 @@ fn respond(req: &HttpRequest, printer: &SharedPrinter) -> HttpResponse {
         };
         let colors: Vec<&str> = p.model().inks.iter().map(|i| i.color).collect();
         let body = accounting::render(p.jobs_since(since), &colors);
-        let oldest = p.job_log().next().map_or(0, |j| j.identity().sequence_number);
+        let oldest = p
+            .job_log()
+            .next()
+            .map_or(0, |j| j.identity().sequence_number);
         return HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .insert_header(("X-Oldest-Sequence-Number", oldest.to_string()))
-            .insert_header(("X-Last-Sequence-Number", p.last_sequence_number().to_string()))
+            .insert_header((
+                "X-Last-Sequence-Number",
+                p.last_sequence_number().to_string(),
+            ))
             .insert_header(("X-Device-Time", p.now().to_rfc3339()))
             .body(body);
     }

@@ -223,8 +223,16 @@ pub fn product_config(p: &VirtualPrinter) -> String {
     d.open(pc, "PrintCategorySettings");
     if let Some(t) = status.job_category_thresholds {
         d.open(pc, "JobCategoryThresholds");
-        d.leaf(pc, "LineDrawingMaxCoverageBp", &t.line_drawing_max_bp.to_string());
-        d.leaf(pc, "LowDensityImageMaxCoverageBp", &t.low_density_max_bp.to_string());
+        d.leaf(
+            pc,
+            "LineDrawingMaxCoverageBp",
+            &t.line_drawing_max_bp.to_string(),
+        );
+        d.leaf(
+            pc,
+            "LowDensityImageMaxCoverageBp",
+            &t.low_density_max_bp.to_string(),
+        );
         d.close(pc, "JobCategoryThresholds");
     }
     for s in &status.print_category_settings {
@@ -261,7 +269,11 @@ pub fn product_status(p: &VirtualPrinter) -> String {
     let status = p.status();
     d.root(ps, "ProductStatusDyn", &[dd, pscat, ad]);
     d.open(ps, "Status");
-    d.leaf(pscat, "StatusCategory", status_category(status.engine.state));
+    d.leaf(
+        pscat,
+        "StatusCategory",
+        status_category(status.engine.state),
+    );
     if let Some(detail) = &status.engine.detail {
         d.leaf(dd, "Detail", detail);
     }
@@ -275,7 +287,11 @@ pub fn product_status(p: &VirtualPrinter) -> String {
         d.open(ad, "AlertDetails");
         d.leaf(ad, "AlertDetailsMessage", &alert.message);
         d.leaf(ad, "AlertDetailsTimeStamp", &rfc3339(alert.detected_at));
-        d.leaf(ad, "AlertDetailsDuringBoot", if alert.during_boot { "true" } else { "false" });
+        d.leaf(
+            ad,
+            "AlertDetailsDuringBoot",
+            if alert.during_boot { "true" } else { "false" },
+        );
         d.close(ad, "AlertDetails");
         d.close(ps, "Alert");
     }
@@ -337,7 +353,11 @@ pub fn consumable_config(p: &VirtualPrinter) -> String {
         if let Some(health) = h.health_pct {
             d.leaf(dd2, "HealthMetric", &health.to_string());
         }
-        d.leaf(dd2, "NonHPInkUsed", if h.non_hp_ink_used { "true" } else { "false" });
+        d.leaf(
+            dd2,
+            "NonHPInkUsed",
+            if h.non_hp_ink_used { "true" } else { "false" },
+        );
         if let Some(date) = h.expires_on {
             d.open(dd, "Warranty");
             d.leaf(dd, "ExpirationDate", &date.to_string());
@@ -361,7 +381,12 @@ pub fn product_usage(p: &VirtualPrinter) -> String {
     d.leaf(dd, "TotalImpressions", &c.pages.to_string());
     d.leaf(dd2, "TotalJobs", &c.jobs.to_string());
     d.ml(dd2, "TotalMarkingAgentUsed", c.total_ink_used_ul);
-    d.int(dd2, "TotalMediaAreaUsed", c.total_media_area_mm2, "squareMillimeters");
+    d.int(
+        dd2,
+        "TotalMediaAreaUsed",
+        c.total_media_area_mm2,
+        "squareMillimeters",
+    );
     for m in &c.media_types {
         d.open(pu, "UsageByMediaType");
         d.leaf(dd, "MediaType", &m.media_type);
@@ -393,7 +418,12 @@ pub fn product_usage(p: &VirtualPrinter) -> String {
 
     if p.model().is_mfp() {
         d.open(pu, "ScannerEngineSubunit");
-        d.int(dd2, "TotalScannedArea", c.scan.total_area_mm2, "squareMillimeters");
+        d.int(
+            dd2,
+            "TotalScannedArea",
+            c.scan.total_area_mm2,
+            "squareMillimeters",
+        );
         d.int(dd2, "ScanArea", c.scan.scan_area_mm2, "squareMillimeters");
         d.int(dd2, "CopyArea", c.scan.copy_area_mm2, "squareMillimeters");
         d.close(pu, "ScannerEngineSubunit");

@@ -1,0 +1,88 @@
+//! A full ingest queue answers 503 with Retry-After and stores nothing of that upload.
+
+mod support;
+
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use support::*;
+use uuid::Uuid;
+
+async fn full_queue_is_503_and_stores_nothing(backend: Backend) {
+    let hub = TestHub::start_with(backend.clone(), |s| {
+        s.actors.ingest_queue = 1;
+        s.actors.max_batch = 1;
+    })
+    .await;
+    let (_, site) = hub.tenant("R", "busy-site").await;
+    let collector = hub.collector(site).await;
+    let bodies: Vec<(Vec<Uuid>, Vec<u8>)> = (0..3)
+        .map(|i| {
+            let jobs: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+            let bytes = collector.seal(&payload(vec![report(&format!("BUSY-{i}"), &jobs, 1, 1)]));
+            (jobs, bytes)
+        })
+        .collect();
+
+    // Hold the database's write lock so the writer cannot commit.
+    let db = hub.db().await;
+    let lock = db.begin().await.unwrap();
+    match &backend {
+        Backend::Sqlite => {
+            lock.execute_unprepared(
+                "INSERT INTO resellers (name, created_at) VALUES ('lock-holder', '2026-01-01T00:00:00Z')",
+            )
+            .await
+            .unwrap();
+        }
+        Backend::Postgres(_) => {
+            lock.execute_unprepared("LOCK TABLE uploads IN EXCLUSIVE MODE")
+                .await
+                .unwrap();
+        }
+    }
+
+    // Upload 0 is taken by the writer (blocked), upload 1 fills the queue.
+    let send = |bytes: Vec<u8>| {
+        let client = hub.client.clone();
+        let url = hub.url("/api/v1/ingest");
+        actix_web::rt::spawn(async move {
+            let r = client
+                .post(url)
+                .header("content-type", "application/octet-stream")
+                .body(bytes)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        })
+    };
+    let first = send(bodies[0].1.clone());
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let second = send(bodies[1].1.clone());
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+
+    // Upload 2 finds the queue full.
+    let (status, retry_after, body) = hub.post_envelope(bodies[2].1.clone()).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "busy");
+    assert!(retry_after.is_some(), "503 carries Retry-After");
+
+    lock.rollback().await.unwrap();
+    let (s0, b0) = first.await.unwrap();
+    let (s1, b1) = second.await.unwrap();
+    assert_eq!((s0, s1), (200, 200), "{b0} {b1}");
+    assert_eq!(hub.count("uploads").await, 2);
+    assert_eq!(
+        hub.count("jobs").await,
+        10,
+        "nothing of the refused upload stored"
+    );
+
+    // The refused upload, sent again, is stored.
+    let (s, _, b) = hub.post_envelope(bodies[2].1.clone()).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(!ingest_response(&b).duplicate);
+    assert_eq!(hub.count("jobs").await, 15);
+}
+
+on_both_backends!(full_queue_is_503_and_stores_nothing);
