@@ -20,7 +20,11 @@ use crate::aggregate::{
 };
 use crate::domain::Watermark;
 use crate::domain::usage::Usage;
-use crate::ingest::{Dispatch, IngestError, IngestRequest, PrinterUpdate, VerifiedUpload, Writer};
+use crate::alerts::{AlertBus, AlertEvent, AlertOp};
+use crate::ingest::{
+    AlertFailure, AlertRequest, Command, Dispatch, IngestError, IngestRequest, PrinterUpdate,
+    VerifiedUpload, Writer,
+};
 use crate::printer::{ApplyUpdate, Flush, Inspect, PrinterActor, PrinterView};
 use crate::store::{Db, Scope};
 
@@ -39,6 +43,10 @@ pub struct ActorSettings {
     pub snapshot_interval: Duration,
     /// An actor idle this long saves a snapshot and stops.
     pub idle_ttl: Duration,
+    /// How often silent printers are checked for `stopped_reporting`.
+    pub sweep_interval: Duration,
+    /// Alert events buffered per live subscriber before it must resync.
+    pub alert_buffer: usize,
 }
 
 impl Default for ActorSettings {
@@ -50,6 +58,8 @@ impl Default for ActorSettings {
             aggregate_mailbox: 256,
             snapshot_interval: Duration::from_secs(60),
             idle_ttl: Duration::from_secs(15 * 60),
+            sweep_interval: Duration::from_secs(60),
+            alert_buffer: 4096,
         }
     }
 }
@@ -88,7 +98,8 @@ struct Inner {
     printers: DashMap<i64, Entry<PrinterActor>>,
     sites: DashMap<i64, Entry<AggregateActor>>,
     resellers: DashMap<i64, Entry<AggregateActor>>,
-    ingest: RwLock<Option<mpsc::Sender<IngestRequest>>>,
+    ingest: RwLock<Option<mpsc::Sender<Command>>>,
+    bus: AlertBus,
     writer_done: std::sync::Mutex<Option<oneshot::Receiver<()>>>,
 }
 
@@ -106,6 +117,7 @@ impl Fleet {
         let arbiter = Arbiter::new();
         let (tx, rx) = mpsc::channel(settings.ingest_queue.max(1));
         let (done_tx, done_rx) = oneshot::channel();
+        let bus = AlertBus::new(settings.alert_buffer);
         let fleet = Self {
             inner: Arc::new(Inner {
                 db: db.clone(),
@@ -114,14 +126,36 @@ impl Fleet {
                 printers: DashMap::new(),
                 sites: DashMap::new(),
                 resellers: DashMap::new(),
-                ingest: RwLock::new(Some(tx)),
+                ingest: RwLock::new(Some(tx.clone())),
+                bus: bus.clone(),
                 writer_done: std::sync::Mutex::new(Some(done_rx)),
             }),
         };
-        let writer = Writer::new(db, rx, fleet.clone(), settings.max_batch);
+        let writer = Writer::new(db, rx, fleet.clone(), bus, settings.max_batch);
         arbiter.spawn(async move {
             writer.run().await;
             let _ = done_tx.send(());
+        });
+        // The sweeper holds a weak sender so that it never keeps the writer alive.
+        let weak = tx.downgrade();
+        drop(tx);
+        let every = settings.sweep_interval;
+        arbiter.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(tx) = weak.upgrade() else { break };
+                let (reply, rx) = oneshot::channel();
+                let op = AlertOp::Sweep { now: chrono::Utc::now() };
+                if tx.send(Command::Alert(AlertRequest { op, reply })).await.is_err() {
+                    break;
+                }
+                drop(tx);
+                if let Ok(Err(e)) = rx.await {
+                    tracing::warn!(error = %e, "stopped-reporting sweep failed");
+                }
+            }
         });
         // The arbiter thread lives as long as the System; the handle keeps it addressable.
         std::mem::forget(arbiter);
@@ -153,13 +187,37 @@ impl Fleet {
                 .read()
                 .map_err(|_| IngestError::ShuttingDown)?;
             let tx = guard.as_ref().ok_or(IngestError::ShuttingDown)?;
-            tx.try_send(IngestRequest { upload, reply })
+            tx.try_send(Command::Ingest(IngestRequest { upload, reply }))
                 .map_err(|e| match e {
                     mpsc::error::TrySendError::Full(_) => IngestError::Busy,
                     mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
                 })?;
         }
         rx.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+
+    /// Run an alert operation in order with the uploads (never waits for room).
+    pub async fn alert_op(&self, op: AlertOp) -> Result<Vec<AlertEvent>, AlertFailure> {
+        let (reply, rx) = oneshot::channel();
+        {
+            let guard = self
+                .inner
+                .ingest
+                .read()
+                .map_err(|_| AlertFailure::Unavailable("shutting down".into()))?;
+            let tx = guard
+                .as_ref()
+                .ok_or_else(|| AlertFailure::Unavailable("shutting down".into()))?;
+            tx.try_send(Command::Alert(AlertRequest { op, reply }))
+                .map_err(|_| AlertFailure::Unavailable("the hub is busy".into()))?;
+        }
+        rx.await
+            .map_err(|_| AlertFailure::Unavailable("shutting down".into()))?
+    }
+
+    /// The bus of committed alert events.
+    pub fn alerts(&self) -> &AlertBus {
+        &self.inner.bus
     }
 
     /// Uploads waiting in the ingest queue.

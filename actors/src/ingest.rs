@@ -30,6 +30,8 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::alerts::{self, AlertBus, AlertEvent, AlertOp, AlertOpError, AlertOwner};
+use crate::domain::alerts as rules;
 use crate::domain::usage::{JobFacts, Regression, Usage, counter_step};
 use crate::store::{self, Db, RowOwner};
 
@@ -129,6 +131,37 @@ pub struct Stored {
     pub response: IngestResponse,
     /// Records for the actors (empty for duplicates).
     pub updates: Vec<PrinterUpdate>,
+    /// Alert changes the upload caused, published after commit.
+    pub events: Vec<AlertEvent>,
+}
+
+/// What the writer does, in queue order.
+#[derive(Debug)]
+pub enum Command {
+    /// Store an upload.
+    Ingest(IngestRequest),
+    /// Change alerts (acknowledge, clear, sweep), ordered with the uploads.
+    Alert(AlertRequest),
+}
+
+/// Why an alert operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AlertFailure {
+    /// The operation does not apply.
+    #[error(transparent)]
+    Refused(#[from] AlertOpError),
+    /// The database could not store it.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// An alert operation in the writer's queue.
+#[derive(Debug)]
+pub struct AlertRequest {
+    /// The operation.
+    pub op: AlertOp,
+    /// Where the answer goes.
+    pub reply: oneshot::Sender<Result<Vec<AlertEvent>, AlertFailure>>,
 }
 
 /// A request in the writer's queue.
@@ -151,14 +184,17 @@ pub trait Dispatch: Send + 'static {
 #[derive(Debug, Default)]
 struct Caches {
     printers: HashMap<String, PrinterRef>,
-    baselines: HashMap<i64, LifetimeCounters>,
+    baselines: HashMap<i64, Baseline>,
 }
+
+/// The last lifetime counters of a printer and when they were read.
+type Baseline = (LifetimeCounters, DateTime<Utc>);
 
 /// What a batch has written but not yet committed.
 #[derive(Debug, Default)]
 struct Overlay {
     printers: HashMap<String, PrinterRef>,
-    baselines: HashMap<i64, LifetimeCounters>,
+    baselines: HashMap<i64, Baseline>,
     envelopes: HashMap<String, IngestResponse>,
     nonces: HashSet<(String, String)>,
     batches: HashMap<(String, String), IngestResponse>,
@@ -173,19 +209,27 @@ const CACHE_LIMIT: usize = 200_000;
 #[derive(Debug)]
 pub struct Writer<D> {
     db: Db,
-    rx: mpsc::Receiver<IngestRequest>,
+    rx: mpsc::Receiver<Command>,
     dispatch: D,
+    bus: AlertBus,
     max_batch: usize,
     caches: Caches,
 }
 
 impl<D: Dispatch> Writer<D> {
     /// A writer consuming `rx`, committing up to `max_batch` uploads at a time.
-    pub fn new(db: Db, rx: mpsc::Receiver<IngestRequest>, dispatch: D, max_batch: usize) -> Self {
+    pub fn new(
+        db: Db,
+        rx: mpsc::Receiver<Command>,
+        dispatch: D,
+        bus: AlertBus,
+        max_batch: usize,
+    ) -> Self {
         Self {
             db,
             rx,
             dispatch,
+            bus,
             max_batch: max_batch.max(1),
             caches: Caches::default(),
         }
@@ -193,15 +237,57 @@ impl<D: Dispatch> Writer<D> {
 
     /// Run until every sender of the queue is dropped and the queue is drained.
     pub async fn run(mut self) {
-        let mut batch = Vec::with_capacity(self.max_batch);
+        let mut received = Vec::with_capacity(self.max_batch);
         loop {
-            let n = self.rx.recv_many(&mut batch, self.max_batch).await;
+            let n = self.rx.recv_many(&mut received, self.max_batch).await;
             if n == 0 {
                 break;
             }
-            self.process(std::mem::take(&mut batch)).await;
+            // Consecutive uploads commit together; an alert operation runs
+            // alone, in its place in the queue.
+            let mut batch = Vec::new();
+            for cmd in received.drain(..) {
+                match cmd {
+                    Command::Ingest(req) => batch.push(req),
+                    Command::Alert(req) => {
+                        if !batch.is_empty() {
+                            self.process(std::mem::take(&mut batch)).await;
+                        }
+                        self.alert_op(req).await;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                self.process(batch).await;
+            }
         }
         tracing::info!("ingest writer drained and stopped");
+    }
+
+    async fn alert_op(&mut self, req: AlertRequest) {
+        let now = match &req.op {
+            AlertOp::Sweep { now } => *now,
+            _ => Utc::now(),
+        };
+        let result = async {
+            let tx = self.db.begin_write().await?;
+            let res = alerts::run_op(&tx, &req.op, now).await?;
+            tx.commit().await?;
+            Ok::<_, DbErr>(res)
+        }
+        .await;
+        let answer = match result {
+            Ok(Ok(events)) => {
+                self.bus.publish(events.clone());
+                Ok(events)
+            }
+            Ok(Err(refused)) => Err(AlertFailure::Refused(refused)),
+            Err(e) => {
+                tracing::warn!(error = %e, "alert operation not stored");
+                Err(AlertFailure::Unavailable(e.to_string()))
+            }
+        };
+        let _ = req.reply.send(answer);
     }
 
     async fn process(&mut self, batch: Vec<IngestRequest>) {
@@ -244,6 +330,12 @@ impl<D: Dispatch> Writer<D> {
         batch: Vec<IngestRequest>,
         results: Vec<Result<Stored, IngestError>>,
     ) {
+        // Alerts first: they are pushed before anything slow.
+        for stored in results.iter().flatten() {
+            if !stored.events.is_empty() {
+                self.bus.publish(stored.events.clone());
+            }
+        }
         for (req, result) in batch.into_iter().zip(results) {
             match result {
                 Ok(stored) => {
@@ -288,6 +380,7 @@ fn duplicate_of(mut response: IngestResponse) -> Stored {
     Stored {
         response,
         updates: Vec::new(),
+        events: Vec::new(),
     }
 }
 
@@ -332,7 +425,7 @@ async fn baseline(
     caches: &Caches,
     overlay: &Overlay,
     printer_id: i64,
-) -> Result<Option<LifetimeCounters>, DbErr> {
+) -> Result<Option<Baseline>, DbErr> {
     if let Some(b) = overlay
         .baselines
         .get(&printer_id)
@@ -345,7 +438,8 @@ async fn baseline(
         .order_by_desc(counter_reading::Column::Id)
         .one(tx)
         .await?;
-    last.map(|r| store::from_json(&r.counters)).transpose()
+    last.map(|r| Ok((store::from_json(&r.counters)?, r.read_at)))
+        .transpose()
 }
 
 async fn known_jobs(tx: &DatabaseTransaction, uuids: &[Uuid]) -> Result<HashSet<Uuid>, DbErr> {
@@ -525,6 +619,12 @@ async fn store_one(
         .last_insert_id;
 
     // 7. Records per accepted printer.
+    let thresholds = if accepted_reports.is_empty() {
+        rules::AlertThresholds::default()
+    } else {
+        alerts::thresholds(tx, up.sender.reseller_id).await?
+    };
+    let mut events = Vec::new();
     let mut updates = Vec::with_capacity(accepted_reports.len());
     let mut job_rows = Vec::new();
     for (printer, report) in accepted_reports {
@@ -583,9 +683,10 @@ async fn store_one(
 
         let mut regressions = Vec::new();
         let mut counters = None;
+        let mut previous = None;
         if let Some(reading) = &report.counters {
-            let prev = baseline(tx, caches, overlay, printer.id).await?;
-            let step = counter_step(prev.as_ref(), reading);
+            previous = baseline(tx, caches, overlay, printer.id).await?;
+            let step = counter_step(previous.as_ref().map(|(c, _)| c), reading);
             let row = counter_reading::ActiveModel {
                 printer_id: Set(printer.id),
                 site_id: Set(printer.site_id),
@@ -621,9 +722,28 @@ async fn store_one(
             }
             usage.meter = step.delta;
             regressions = step.regressions;
-            overlay.baselines.insert(printer.id, step.baseline.clone());
+            overlay
+                .baselines
+                .insert(printer.id, (step.baseline.clone(), report.collected_at));
             counters = Some(step.baseline);
         }
+
+        let evaluation = rules::evaluate(
+            report,
+            rules::Context {
+                thresholds: &thresholds,
+                previous: previous.as_ref().map(|(c, at)| (c, *at)),
+                regressions: &regressions,
+            },
+        );
+        let owner = AlertOwner {
+            printer_id: Some(printer.id),
+            serial_number: Some(report.serial_number.trim().to_owned()),
+            collector_id: None,
+            site_id: printer.site_id,
+            reseller_id: printer.reseller_id,
+        };
+        events.extend(alerts::apply(tx, &owner, &evaluation, up.received_at).await?);
 
         if report.config.is_some() || report.status.is_some() {
             let row = status_snapshot::ActiveModel {
@@ -695,5 +815,9 @@ async fn store_one(
         .insert(up.envelope_sha256.clone(), response.clone());
     overlay.nonces.insert(nonce_key);
     overlay.batches.insert(batch_key, response.clone());
-    Ok(Ok(Stored { response, updates }))
+    Ok(Ok(Stored {
+        response,
+        updates,
+        events,
+    }))
 }

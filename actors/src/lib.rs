@@ -16,6 +16,7 @@
 //! This crate knows nothing of HTTP.
 
 pub mod aggregate;
+pub mod alerts;
 pub mod domain;
 pub mod fleet;
 pub mod ingest;

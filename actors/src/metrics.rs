@@ -9,6 +9,9 @@ pub const SNAPSHOTS_TOTAL: &str = "ppu_actor_snapshots_total";
 /// Counter: counter readings that went backwards.
 pub const COUNTER_ANOMALIES_TOTAL: &str = "ppu_counter_anomalies_total";
 
+/// Counter: alert events by `kind` and `severity`.
+pub const ALERT_EVENTS_TOTAL: &str = "ppu_alert_events_total";
+
 /// Describe every metric of this crate (call once at startup, after installing a recorder).
 pub fn describe() {
     metrics::describe_histogram!(
@@ -16,6 +19,7 @@ pub fn describe() {
         metrics::Unit::Seconds,
         "time to store and commit one ingest batch"
     );
+    metrics::describe_counter!(ALERT_EVENTS_TOTAL, "alert events (raised, updated, acknowledged, cleared) by severity");
     metrics::describe_gauge!(ACTORS_LIVE, "live actors by kind");
     metrics::describe_counter!(SNAPSHOTS_TOTAL, "actor snapshots saved, by outcome");
     metrics::describe_counter!(

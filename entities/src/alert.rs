@@ -8,8 +8,10 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    /// Printer.
-    pub printer_id: i64,
+    /// Printer, for printer alerts.
+    pub printer_id: Option<i64>,
+    /// Collector credential, for collector alerts.
+    pub collector_id: Option<i64>,
     /// Site.
     pub site_id: i64,
     /// Reseller.

@@ -10,6 +10,8 @@
 
 pub mod actor_snapshot;
 pub mod alert;
+pub mod alert_event;
+pub mod alert_setting;
 pub mod anomaly;
 pub mod counter_reading;
 pub mod credential;
@@ -19,5 +21,7 @@ pub mod reseller;
 pub mod site;
 pub mod status_snapshot;
 pub mod upload;
+pub mod webhook;
+pub mod webhook_delivery;
 
 pub use sea_orm;

@@ -59,6 +59,8 @@ pub struct ActorConfig {
     pub snapshot_interval_secs: u64,
     /// Seconds of idleness before an actor is evicted.
     pub idle_ttl_secs: u64,
+    /// Milliseconds between checks for printers that stopped reporting.
+    pub sweep_interval_ms: u64,
 }
 
 impl Default for ActorConfig {
@@ -71,6 +73,7 @@ impl Default for ActorConfig {
             aggregate_mailbox: d.aggregate_mailbox,
             snapshot_interval_secs: d.snapshot_interval.as_secs(),
             idle_ttl_secs: d.idle_ttl.as_secs(),
+            sweep_interval_ms: u64::try_from(d.sweep_interval.as_millis()).unwrap_or(60_000),
         }
     }
 }
@@ -85,6 +88,8 @@ impl ActorConfig {
             aggregate_mailbox: self.aggregate_mailbox,
             snapshot_interval: Duration::from_secs(self.snapshot_interval_secs.max(1)),
             idle_ttl: Duration::from_secs(self.idle_ttl_secs.max(1)),
+            sweep_interval: Duration::from_millis(self.sweep_interval_ms.max(10)),
+            ..ActorSettings::default()
         }
     }
 }

@@ -11,6 +11,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_core;
+mod m20261127_000003_alerts;
 
 /// The hub's migrator.
 #[derive(Debug)]
@@ -19,6 +20,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_core::Migration)]
+        vec![
+            Box::new(m20261127_000001_core::Migration),
+            Box::new(m20261127_000003_alerts::Migration),
+        ]
     }
 }

@@ -162,6 +162,7 @@ enum Alerts {
     Table,
     Id,
     PrinterId,
+    CollectorId,
     SiteId,
     ResellerId,
     Code,
@@ -519,7 +520,8 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Alerts::Table)
                     .col(big_pk_auto(Alerts::Id))
-                    .col(big_integer(Alerts::PrinterId))
+                    .col(big_integer_null(Alerts::PrinterId))
+                    .col(big_integer_null(Alerts::CollectorId))
                     .col(big_integer(Alerts::SiteId))
                     .col(big_integer(Alerts::ResellerId))
                     .col(string(Alerts::Code))
@@ -555,6 +557,13 @@ impl MigrationTrait for Migration {
                 Alerts::Table,
                 &["reseller_id", "id"],
             ))
+            .await?;
+        // One open alert per printer (or collector) and code: repeats update it.
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX ux_alerts_open ON alerts (COALESCE(printer_id, 0), COALESCE(collector_id, 0), code) WHERE state <> 'cleared'",
+            )
             .await?;
 
         manager

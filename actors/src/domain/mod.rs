@@ -1,5 +1,6 @@
 //! The domain: plain Rust, no I/O, no clock, no actors. Actors drive it.
 
+pub mod alerts;
 pub mod usage;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,463 @@
+//! Alert lifecycle in the database, and the in-memory bus that pushes alert
+//! events to subscribers (SSE clients, the webhook dispatcher) right away.
+//!
+//! Every change goes through the ingest writer, so alert changes are totally
+//! ordered with the uploads that cause them and stored in the same
+//! transaction. Each change appends an `alert_events` row whose id is the
+//! event id clients resume from; the bus only carries events already
+//! committed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ppu_entities::{alert, alert_event, alert_setting, printer, site};
+use ppu_protocol::model::Severity;
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::domain::alerts::{AlertThresholds, Evaluation, Raise, stopped_reporting};
+use crate::store;
+
+/// Alert states.
+pub mod state {
+    /// Open, nobody acknowledged it.
+    pub const ACTIVE: &str = "active";
+    /// Open, acknowledged by someone.
+    pub const ACKNOWLEDGED: &str = "acknowledged";
+    /// Closed.
+    pub const CLEARED: &str = "cleared";
+}
+
+/// An alert as the API and the event stream show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertView {
+    /// Alert id.
+    pub id: i64,
+    /// Stable code.
+    pub code: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Message.
+    pub message: String,
+    /// `device` or `derived`.
+    pub source: String,
+    /// `active`, `acknowledged` or `cleared`.
+    pub state: String,
+    /// Printer id.
+    pub printer_id: Option<i64>,
+    /// Printer serial number.
+    pub serial_number: Option<String>,
+    /// Collector credential id (collector alerts).
+    pub collector_id: Option<i64>,
+    /// Site.
+    pub site_id: i64,
+    /// Reseller.
+    pub reseller_id: i64,
+    /// First occurrence.
+    pub first_seen: DateTime<Utc>,
+    /// Latest occurrence.
+    pub last_seen: DateTime<Utc>,
+    /// Occurrences.
+    pub occurrences: i64,
+    /// Who acknowledged it.
+    pub acknowledged_by: Option<String>,
+    /// When.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Who cleared it (`auto` when its condition resolved).
+    pub cleared_by: Option<String>,
+    /// When.
+    pub cleared_at: Option<DateTime<Utc>>,
+}
+
+impl AlertView {
+    /// From a row and the printer's serial number.
+    pub fn from_row(m: &alert::Model, serial_number: Option<String>) -> Self {
+        Self {
+            id: m.id,
+            code: m.code.clone(),
+            severity: m.severity.parse().unwrap_or(Severity::Info),
+            message: m.message.clone(),
+            source: m.source.clone(),
+            state: m.state.clone(),
+            printer_id: m.printer_id,
+            serial_number,
+            collector_id: m.collector_id,
+            site_id: m.site_id,
+            reseller_id: m.reseller_id,
+            first_seen: m.first_seen,
+            last_seen: m.last_seen,
+            occurrences: m.occurrences,
+            acknowledged_by: m.acknowledged_by.clone(),
+            acknowledged_at: m.acknowledged_at,
+            cleared_by: m.cleared_by.clone(),
+            cleared_at: m.cleared_at,
+        }
+    }
+}
+
+/// One change of one alert, as pushed to subscribers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    /// Event id (strictly increasing; SSE `id`, webhook de-duplication key).
+    pub event_id: i64,
+    /// `raised`, `updated` (severity changed), `acknowledged` or `cleared`.
+    pub kind: String,
+    /// The alert after the change.
+    pub alert: AlertView,
+    /// When the change was stored.
+    pub at: DateTime<Utc>,
+}
+
+/// The in-memory fan-out of committed alert events.
+///
+/// A broadcast channel: a subscriber that falls more than its capacity
+/// behind loses events and is told so (it resyncs from the event log); it can
+/// never slow the publisher or the other subscribers.
+#[derive(Debug, Clone)]
+pub struct AlertBus {
+    tx: broadcast::Sender<Arc<AlertEvent>>,
+}
+
+impl AlertBus {
+    /// A bus buffering `capacity` events per subscriber.
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(16));
+        Self { tx }
+    }
+
+    /// Receive every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<AlertEvent>> {
+        self.tx.subscribe()
+    }
+
+    /// Publish committed events (no-op without subscribers).
+    pub fn publish(&self, events: Vec<AlertEvent>) {
+        for e in events {
+            metrics::counter!(crate::metrics::ALERT_EVENTS_TOTAL, "kind" => e.kind.clone(), "severity" => e.alert.severity.as_str()).increment(1);
+            let _ = self.tx.send(Arc::new(e));
+        }
+    }
+}
+
+/// Whom an alert belongs to.
+#[derive(Debug, Clone)]
+pub struct AlertOwner {
+    /// Printer (printer alerts).
+    pub printer_id: Option<i64>,
+    /// Printer serial.
+    pub serial_number: Option<String>,
+    /// Collector credential (collector alerts).
+    pub collector_id: Option<i64>,
+    /// Site.
+    pub site_id: i64,
+    /// Reseller.
+    pub reseller_id: i64,
+}
+
+async fn record<C: ConnectionTrait>(
+    db: &C,
+    kind: &str,
+    row: &alert::Model,
+    serial: Option<String>,
+    at: DateTime<Utc>,
+) -> Result<AlertEvent, DbErr> {
+    let mut event = AlertEvent {
+        event_id: 0,
+        kind: kind.to_owned(),
+        alert: AlertView::from_row(row, serial),
+        at,
+    };
+    let id = alert_event::Entity::insert(alert_event::ActiveModel {
+        alert_id: Set(row.id),
+        reseller_id: Set(row.reseller_id),
+        site_id: Set(row.site_id),
+        printer_id: Set(row.printer_id),
+        kind: Set(kind.to_owned()),
+        severity: Set(row.severity.clone()),
+        event: Set(serde_json::Value::Null),
+        created_at: Set(at),
+        ..Default::default()
+    })
+    .exec(db)
+    .await?
+    .last_insert_id;
+    event.event_id = id;
+    alert_event::ActiveModel {
+        id: Set(id),
+        event: Set(store::to_json(&event)),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(event)
+}
+
+async fn open_alerts<C: ConnectionTrait>(
+    db: &C,
+    owner: &AlertOwner,
+) -> Result<Vec<alert::Model>, DbErr> {
+    let q = alert::Entity::find().filter(alert::Column::State.ne(state::CLEARED));
+    let q = match (owner.printer_id, owner.collector_id) {
+        (Some(p), _) => q.filter(alert::Column::PrinterId.eq(p)),
+        (None, Some(c)) => q.filter(alert::Column::CollectorId.eq(c)),
+        (None, None) => return Ok(Vec::new()),
+    };
+    q.all(db).await
+}
+
+async fn raise_one<C: ConnectionTrait>(
+    db: &C,
+    owner: &AlertOwner,
+    existing: Option<&alert::Model>,
+    r: &Raise,
+    now: DateTime<Utc>,
+) -> Result<Option<AlertEvent>, DbErr> {
+    match existing {
+        Some(a) => {
+            let severity_changed = a.severity != r.severity.as_str();
+            let row = alert::ActiveModel {
+                id: Set(a.id),
+                last_seen: Set(r.seen_at.max(a.last_seen)),
+                occurrences: Set(a.occurrences + 1),
+                severity: Set(r.severity.as_str().to_owned()),
+                message: Set(r.message.clone()),
+                ..Default::default()
+            }
+            .update(db)
+            .await?;
+            if severity_changed {
+                return Ok(Some(
+                    record(db, "updated", &row, owner.serial_number.clone(), now).await?,
+                ));
+            }
+            Ok(None)
+        }
+        None => {
+            let row = alert::ActiveModel {
+                printer_id: Set(owner.printer_id),
+                collector_id: Set(owner.collector_id),
+                site_id: Set(owner.site_id),
+                reseller_id: Set(owner.reseller_id),
+                code: Set(r.code.clone()),
+                severity: Set(r.severity.as_str().to_owned()),
+                message: Set(r.message.clone()),
+                source: Set(r.source.as_str().to_owned()),
+                state: Set(state::ACTIVE.to_owned()),
+                first_seen: Set(r.seen_at),
+                last_seen: Set(r.seen_at),
+                occurrences: Set(1),
+                ..Default::default()
+            }
+            .insert(db)
+            .await?;
+            Ok(Some(
+                record(db, "raised", &row, owner.serial_number.clone(), now).await?,
+            ))
+        }
+    }
+}
+
+async fn clear_row<C: ConnectionTrait>(
+    db: &C,
+    a: &alert::Model,
+    by: &str,
+    serial: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<AlertEvent, DbErr> {
+    let row = alert::ActiveModel {
+        id: Set(a.id),
+        state: Set(state::CLEARED.to_owned()),
+        cleared_by: Set(Some(by.to_owned())),
+        cleared_at: Set(Some(now)),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    record(db, "cleared", &row, serial, now).await
+}
+
+/// Apply an evaluation to a printer's open alerts: raise, count, clear.
+pub async fn apply<C: ConnectionTrait>(
+    db: &C,
+    owner: &AlertOwner,
+    eval: &Evaluation,
+    now: DateTime<Utc>,
+) -> Result<Vec<AlertEvent>, DbErr> {
+    if eval.raise.is_empty() && eval.cleared.is_empty() && eval.evaluated.is_empty() {
+        return Ok(Vec::new());
+    }
+    let open = open_alerts(db, owner).await?;
+    let by_code: HashMap<&str, &alert::Model> = open.iter().map(|a| (a.code.as_str(), a)).collect();
+    let mut events = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for r in &eval.raise {
+        if !seen.insert(r.code.as_str()) {
+            continue;
+        }
+        if let Some(e) = raise_one(db, owner, by_code.get(r.code.as_str()).copied(), r, now).await? {
+            events.push(e);
+        }
+    }
+    for a in &open {
+        if eval.clears(&a.code) {
+            events.push(clear_row(db, a, "auto", owner.serial_number.clone(), now).await?);
+        }
+    }
+    Ok(events)
+}
+
+/// An operation on alerts that goes through the writer.
+#[derive(Debug, Clone)]
+pub enum AlertOp {
+    /// Acknowledge an open alert.
+    Acknowledge {
+        /// Alert id.
+        id: i64,
+        /// Who.
+        by: String,
+    },
+    /// Clear an open alert by hand.
+    Clear {
+        /// Alert id.
+        id: i64,
+        /// Who.
+        by: String,
+    },
+    /// Raise `stopped_reporting` for printers silent too long, clear it for those back.
+    Sweep {
+        /// The current time (an accelerated clock in tests and the demo).
+        now: DateTime<Utc>,
+    },
+}
+
+/// Why an alert operation did nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AlertOpError {
+    /// No such alert.
+    #[error("alert not found")]
+    NotFound,
+    /// The alert is cleared; it cannot change any more.
+    #[error("alert is already cleared")]
+    AlreadyCleared,
+    /// The alert is already acknowledged.
+    #[error("alert is already acknowledged")]
+    AlreadyAcknowledged,
+}
+
+async fn serial_of<C: ConnectionTrait>(db: &C, printer_id: Option<i64>) -> Result<Option<String>, DbErr> {
+    let Some(id) = printer_id else { return Ok(None) };
+    Ok(printer::Entity::find_by_id(id).one(db).await?.map(|p| p.serial_number))
+}
+
+/// Run an operation; returns the events it produced.
+pub async fn run_op<C: ConnectionTrait>(
+    db: &C,
+    op: &AlertOp,
+    now: DateTime<Utc>,
+) -> Result<Result<Vec<AlertEvent>, AlertOpError>, DbErr> {
+    match op {
+        AlertOp::Acknowledge { id, by } | AlertOp::Clear { id, by } => {
+            let Some(a) = alert::Entity::find_by_id(*id).one(db).await? else {
+                return Ok(Err(AlertOpError::NotFound));
+            };
+            if a.state == state::CLEARED {
+                return Ok(Err(AlertOpError::AlreadyCleared));
+            }
+            let serial = serial_of(db, a.printer_id).await?;
+            if matches!(op, AlertOp::Clear { .. }) {
+                return Ok(Ok(vec![clear_row(db, &a, by, serial, now).await?]));
+            }
+            if a.state == state::ACKNOWLEDGED {
+                return Ok(Err(AlertOpError::AlreadyAcknowledged));
+            }
+            let row = alert::ActiveModel {
+                id: Set(a.id),
+                state: Set(state::ACKNOWLEDGED.to_owned()),
+                acknowledged_by: Set(Some(by.clone())),
+                acknowledged_at: Set(Some(now)),
+                ..Default::default()
+            }
+            .update(db)
+            .await?;
+            Ok(Ok(vec![record(db, "acknowledged", &row, serial, now).await?]))
+        }
+        AlertOp::Sweep { now } => Ok(Ok(sweep(db, *now).await?)),
+    }
+}
+
+/// Thresholds of a reseller (defaults when none are stored).
+pub async fn thresholds<C: ConnectionTrait>(db: &C, reseller_id: i64) -> Result<AlertThresholds, DbErr> {
+    Ok(alert_setting::Entity::find_by_id(reseller_id)
+        .one(db)
+        .await?
+        .and_then(|r| serde_json::from_value(r.settings).ok())
+        .unwrap_or_default())
+}
+
+/// Raise `stopped_reporting` for every printer silent for longer than its
+/// reseller's factor times its expected interval.
+async fn sweep<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> Result<Vec<AlertEvent>, DbErr> {
+    let printers = printer::Entity::find()
+        .filter(printer::Column::LastUploadAt.is_not_null())
+        .order_by_asc(printer::Column::Id)
+        .all(db)
+        .await?;
+    let open: Vec<alert::Model> = alert::Entity::find()
+        .filter(alert::Column::Code.eq("stopped_reporting"))
+        .filter(alert::Column::State.ne(state::CLEARED))
+        .all(db)
+        .await?;
+    let open: HashMap<i64, &alert::Model> = open
+        .iter()
+        .filter_map(|a| a.printer_id.map(|p| (p, a)))
+        .collect();
+    let mut site_reseller: HashMap<i64, i64> = HashMap::new();
+    let mut factors: HashMap<i64, u32> = HashMap::new();
+    let mut events = Vec::new();
+    for p in printers {
+        let Some(last) = p.last_upload_at else { continue };
+        if open.contains_key(&p.id) {
+            continue;
+        }
+        let reseller_id = match site_reseller.get(&p.site_id) {
+            Some(r) => *r,
+            None => {
+                let r = site::Entity::find_by_id(p.site_id)
+                    .one(db)
+                    .await?
+                    .map_or(0, |s| s.reseller_id);
+                site_reseller.insert(p.site_id, r);
+                r
+            }
+        };
+        let factor = match factors.get(&reseller_id) {
+            Some(f) => *f,
+            None => {
+                let f = thresholds(db, reseller_id).await?.stale_factor;
+                factors.insert(reseller_id, f);
+                f
+            }
+        };
+        let limit = chrono::Duration::seconds(p.expected_interval_s.max(1) * i64::from(factor));
+        if now - last <= limit {
+            continue;
+        }
+        let owner = AlertOwner {
+            printer_id: Some(p.id),
+            serial_number: Some(p.serial_number.clone()),
+            collector_id: None,
+            site_id: p.site_id,
+            reseller_id,
+        };
+        let r = stopped_reporting(last, p.expected_interval_s, now);
+        if let Some(e) = raise_one(db, &owner, None, &r, now).await? {
+            events.push(e);
+        }
+    }
+    Ok(events)
+}
