@@ -299,7 +299,8 @@ pub async fn apply<C: ConnectionTrait>(
         if !seen.insert(r.code.as_str()) {
             continue;
         }
-        if let Some(e) = raise_one(db, owner, by_code.get(r.code.as_str()).copied(), r, now).await? {
+        if let Some(e) = raise_one(db, owner, by_code.get(r.code.as_str()).copied(), r, now).await?
+        {
             events.push(e);
         }
     }
@@ -349,9 +350,17 @@ pub enum AlertOpError {
     AlreadyAcknowledged,
 }
 
-async fn serial_of<C: ConnectionTrait>(db: &C, printer_id: Option<i64>) -> Result<Option<String>, DbErr> {
-    let Some(id) = printer_id else { return Ok(None) };
-    Ok(printer::Entity::find_by_id(id).one(db).await?.map(|p| p.serial_number))
+async fn serial_of<C: ConnectionTrait>(
+    db: &C,
+    printer_id: Option<i64>,
+) -> Result<Option<String>, DbErr> {
+    let Some(id) = printer_id else {
+        return Ok(None);
+    };
+    Ok(printer::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(|p| p.serial_number))
 }
 
 /// Run an operation; returns the events it produced.
@@ -384,14 +393,19 @@ pub async fn run_op<C: ConnectionTrait>(
             }
             .update(db)
             .await?;
-            Ok(Ok(vec![record(db, "acknowledged", &row, serial, now).await?]))
+            Ok(Ok(vec![
+                record(db, "acknowledged", &row, serial, now).await?,
+            ]))
         }
         AlertOp::Sweep { now } => Ok(Ok(sweep(db, *now).await?)),
     }
 }
 
 /// Thresholds of a reseller (defaults when none are stored).
-pub async fn thresholds<C: ConnectionTrait>(db: &C, reseller_id: i64) -> Result<AlertThresholds, DbErr> {
+pub async fn thresholds<C: ConnectionTrait>(
+    db: &C,
+    reseller_id: i64,
+) -> Result<AlertThresholds, DbErr> {
     Ok(alert_setting::Entity::find_by_id(reseller_id)
         .one(db)
         .await?
@@ -420,7 +434,9 @@ async fn sweep<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> Result<Vec<Ale
     let mut factors: HashMap<i64, u32> = HashMap::new();
     let mut events = Vec::new();
     for p in printers {
-        let Some(last) = p.last_upload_at else { continue };
+        let Some(last) = p.last_upload_at else {
+            continue;
+        };
         if open.contains_key(&p.id) {
             continue;
         }

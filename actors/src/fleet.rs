@@ -18,9 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::aggregate::{
     AggregateActor, AggregateView, ApplyDelta, FlushAggregate, InspectAggregate,
 };
+use crate::alerts::{AlertBus, AlertEvent, AlertOp};
 use crate::domain::Watermark;
 use crate::domain::usage::Usage;
-use crate::alerts::{AlertBus, AlertEvent, AlertOp};
 use crate::ingest::{
     AlertFailure, AlertRequest, Command, Dispatch, IngestError, IngestRequest, PrinterUpdate,
     VerifiedUpload, Writer,
@@ -147,8 +147,14 @@ impl Fleet {
                 tick.tick().await;
                 let Some(tx) = weak.upgrade() else { break };
                 let (reply, rx) = oneshot::channel();
-                let op = AlertOp::Sweep { now: chrono::Utc::now() };
-                if tx.send(Command::Alert(AlertRequest { op, reply })).await.is_err() {
+                let op = AlertOp::Sweep {
+                    now: chrono::Utc::now(),
+                };
+                if tx
+                    .send(Command::Alert(AlertRequest { op, reply }))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
                 drop(tx);
@@ -187,7 +193,7 @@ impl Fleet {
                 .read()
                 .map_err(|_| IngestError::ShuttingDown)?;
             let tx = guard.as_ref().ok_or(IngestError::ShuttingDown)?;
-            tx.try_send(Command::Ingest(IngestRequest { upload, reply }))
+            tx.try_send(Command::Ingest(Box::new(IngestRequest { upload, reply })))
                 .map_err(|e| match e {
                     mpsc::error::TrySendError::Full(_) => IngestError::Busy,
                     mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,

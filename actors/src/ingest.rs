@@ -138,8 +138,8 @@ pub struct Stored {
 /// What the writer does, in queue order.
 #[derive(Debug)]
 pub enum Command {
-    /// Store an upload.
-    Ingest(IngestRequest),
+    /// Store an upload (boxed: the queue holds many of these).
+    Ingest(Box<IngestRequest>),
     /// Change alerts (acknowledge, clear, sweep), ordered with the uploads.
     Alert(AlertRequest),
 }
@@ -248,7 +248,7 @@ impl<D: Dispatch> Writer<D> {
             let mut batch = Vec::new();
             for cmd in received.drain(..) {
                 match cmd {
-                    Command::Ingest(req) => batch.push(req),
+                    Command::Ingest(req) => batch.push(*req),
                     Command::Alert(req) => {
                         if !batch.is_empty() {
                             self.process(std::mem::take(&mut batch)).await;

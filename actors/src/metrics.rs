@@ -19,7 +19,10 @@ pub fn describe() {
         metrics::Unit::Seconds,
         "time to store and commit one ingest batch"
     );
-    metrics::describe_counter!(ALERT_EVENTS_TOTAL, "alert events (raised, updated, acknowledged, cleared) by severity");
+    metrics::describe_counter!(
+        ALERT_EVENTS_TOTAL,
+        "alert events (raised, updated, acknowledged, cleared) by severity"
+    );
     metrics::describe_gauge!(ACTORS_LIVE, "live actors by kind");
     metrics::describe_counter!(SNAPSHOTS_TOTAL, "actor snapshots saved, by outcome");
     metrics::describe_counter!(

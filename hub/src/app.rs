@@ -46,6 +46,9 @@ impl Application {
         let tls_config = tls::server_config(&tls)?;
 
         let fleet = Fleet::start(db.clone(), settings.actors.to_actor_settings());
+        let dispatcher =
+            crate::webhooks::Dispatcher::new(db.clone(), std::time::Duration::from_millis(500))?;
+        actix_web::rt::spawn(dispatcher.run(fleet.alerts().subscribe()));
         let settings = Arc::new(settings);
         let state = AppState::new(db, fleet.clone(), settings.clone(), &admin_token);
 

@@ -19,6 +19,7 @@ pub mod settings;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
+pub mod webhooks;
 
 pub use app::Application;
 pub use settings::Settings;

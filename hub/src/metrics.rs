@@ -15,6 +15,11 @@ pub const MAILBOX_FULL_TOTAL: &str = "ppu_mailbox_full_total";
 /// Histogram: seconds from receipt to answer of an accepted upload.
 pub const INGEST_SECONDS: &str = "ppu_ingest_duration_seconds";
 
+/// Gauge: connected Server-Sent Events clients.
+pub const SSE_CLIENTS: &str = "ppu_sse_clients";
+/// Counter: webhook delivery attempts by `outcome` (delivered, retry, failed).
+pub const WEBHOOK_DELIVERIES_TOTAL: &str = "ppu_webhook_deliveries_total";
+
 /// Describe every metric of the hub.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_histogram};
@@ -34,6 +39,11 @@ pub fn describe() {
         INGEST_SECONDS,
         Unit::Seconds,
         "time from receipt to answer of an accepted upload"
+    );
+    metrics::describe_gauge!(SSE_CLIENTS, "connected server-sent events clients");
+    describe_counter!(
+        WEBHOOK_DELIVERIES_TOTAL,
+        "webhook delivery attempts by outcome"
     );
     ppu_actors::metrics::describe();
 }

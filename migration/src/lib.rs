@@ -11,6 +11,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_core;
+mod m20261127_000002_billing;
 mod m20261127_000003_alerts;
 
 /// The hub's migrator.
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261127_000001_core::Migration),
+            Box::new(m20261127_000002_billing::Migration),
             Box::new(m20261127_000003_alerts::Migration),
         ]
     }

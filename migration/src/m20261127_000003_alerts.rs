@@ -136,7 +136,9 @@ impl MigrationTrait for Migration {
                     .col(integer_null(WebhookDeliveries::LastStatus))
                     .col(text_null(WebhookDeliveries::LastError))
                     .col(timestamp_with_time_zone(WebhookDeliveries::NextAttemptAt))
-                    .col(timestamp_with_time_zone_null(WebhookDeliveries::DeliveredAt))
+                    .col(timestamp_with_time_zone_null(
+                        WebhookDeliveries::DeliveredAt,
+                    ))
                     .col(timestamp_with_time_zone(WebhookDeliveries::CreatedAt))
                     .to_owned(),
             )
@@ -172,7 +174,9 @@ impl MigrationTrait for Migration {
             AlertSettings::Table.into_iden(),
             AlertEvents::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(t).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(t).to_owned())
+                .await?;
         }
         Ok(())
     }

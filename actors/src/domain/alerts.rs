@@ -224,7 +224,10 @@ pub fn evaluate(report: &PrinterReport, ctx: Context<'_>) -> Evaluation {
                     &mut out,
                     format!("cartridge_expired:{}", c.slot),
                     Severity::Minor,
-                    format!("{} cartridge in slot {} is past its expiry date", c.color, c.slot),
+                    format!(
+                        "{} cartridge in slot {} is past its expiry date",
+                        c.color, c.slot
+                    ),
                     at,
                 );
             }
@@ -238,7 +241,11 @@ pub fn evaluate(report: &PrinterReport, ctx: Context<'_>) -> Evaluation {
                     format!(
                         "non-HP ink in slot {} ({}): contract relevant",
                         c.slot,
-                        if c.manufacturer.is_empty() { "unknown maker" } else { &c.manufacturer }
+                        if c.manufacturer.is_empty() {
+                            "unknown maker"
+                        } else {
+                            &c.manufacturer
+                        }
                     ),
                     at,
                 );
@@ -261,7 +268,10 @@ pub fn evaluate(report: &PrinterReport, ctx: Context<'_>) -> Evaluation {
                     &mut out,
                     format!("printhead_health_low:{}", p.slot),
                     Severity::Major,
-                    format!("printhead {} health is {h} %, under {} %", p.slot, t.printhead_health_min_pct),
+                    format!(
+                        "printhead {} health is {h} %, under {} %",
+                        p.slot, t.printhead_health_min_pct
+                    ),
                     at,
                 );
             }
@@ -270,7 +280,10 @@ pub fn evaluate(report: &PrinterReport, ctx: Context<'_>) -> Evaluation {
                     &mut out,
                     format!("non_hp_ink:printhead-{}", p.slot),
                     Severity::Major,
-                    format!("printhead {} has been used with non-HP ink: contract relevant", p.slot),
+                    format!(
+                        "printhead {} has been used with non-HP ink: contract relevant",
+                        p.slot
+                    ),
                     at,
                 );
             }
@@ -424,8 +437,14 @@ mod tests {
         );
         assert!(replaced.raise.is_empty());
         assert!(replaced.clears("cartridge_low:C"), "condition resolved");
-        assert!(!replaced.clears("collector_offline"), "other rules untouched");
-        assert!(replaced.clears("stopped_reporting"), "a report means it reports again");
+        assert!(
+            !replaced.clears("collector_offline"),
+            "other rules untouched"
+        );
+        assert!(
+            replaced.clears("stopped_reporting"),
+            "a report means it reports again"
+        );
         let empty = evaluate(
             &report_with(PrinterStatus {
                 cartridges: vec![cartridge(0, 130_000)],
@@ -518,11 +537,17 @@ mod tests {
         });
         let e = evaluate(&r, ctx(&t));
         assert_eq!(e.raise[0].code, "device:65.04");
-        assert!(!e.clears("device:other"), "an alert-only upload is not a full table");
+        assert!(
+            !e.clears("device:other"),
+            "an alert-only upload is not a full table"
+        );
         r.status = Some(PrinterStatus::default());
         r.alerts.clear();
         let e = evaluate(&r, ctx(&t));
-        assert!(e.clears("device:65.04"), "a full status without it clears it");
+        assert!(
+            e.clears("device:65.04"),
+            "a full status without it clears it"
+        );
     }
 
     #[test]

@@ -337,6 +337,8 @@ struct NewPrinter {
     serial_number: String,
     #[serde(default)]
     direct: bool,
+    /// Expected seconds between uploads (default 3 hours, the firmware's interval).
+    expected_interval_s: Option<i64>,
 }
 
 async fn register_printer(
@@ -345,6 +347,13 @@ async fn register_printer(
     body: web::Json<NewPrinter>,
 ) -> Result<HttpResponse, ApiError> {
     let serial = serial_number(&body.serial_number)?;
+    let interval = body.expected_interval_s.unwrap_or(10_800);
+    if !(1..=31 * 86_400).contains(&interval) {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "expected_interval_s must be between 1 and 2678400 (31 days)",
+        ));
+    }
     let site = site::Entity::find_by_id(body.site_id)
         .one(&state.db.read)
         .await?
@@ -368,7 +377,7 @@ async fn register_printer(
             serial_number: Set(serial.clone()),
             site_id: Set(site.id),
             direct: Set(false),
-            expected_interval_s: Set(10_800),
+            expected_interval_s: Set(interval),
             created_at: Set(Utc::now()),
             ..Default::default()
         }
@@ -399,6 +408,7 @@ async fn register_printer(
     printer::ActiveModel {
         id: Set(printer.id),
         direct: Set(true),
+        expected_interval_s: Set(interval),
         ..Default::default()
     }
     .update(&state.db.write)

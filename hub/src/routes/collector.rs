@@ -36,7 +36,7 @@ use ppu_protocol::collector_config::{CollectorConfig, MAX_ACCOUNT_NAME_BYTES};
 use ppu_protocol::envelope::{self, DecodeError, Header, Limits, SenderKeys, SenderKind};
 use ppu_protocol::model::Payload;
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
 };
@@ -129,7 +129,11 @@ pub async fn read_envelope(
 }
 
 /// 422 when `timestamp` is outside the hub's window around `now`.
-fn check_window(state: &AppState, timestamp: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), ApiError> {
+fn check_window(
+    state: &AppState,
+    timestamp: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     let window = Duration::seconds(
         i64::try_from(state.settings.timestamp_window_secs).unwrap_or(i64::MAX / 1000),
     );
@@ -175,7 +179,10 @@ pub async fn verify_envelope(
     received_at: DateTime<Utc>,
 ) -> Result<VerifiedEnvelope, ApiError> {
     let header = envelope::peek_header(body, limits).map_err(|e| decode_error(&e))?;
-    let Some(credential) = state.credential(header.sender_kind, &header.sender_id).await? else {
+    let Some(credential) = state
+        .credential(header.sender_kind, &header.sender_id)
+        .await?
+    else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unknown_sender",
@@ -482,7 +489,11 @@ async fn put_collector_config(
         .await?
         .map_or(0, |s| s.config_version);
     txn.commit().await?;
-    tracing::info!(site_id = id, config_version = version, "collector configuration changed");
+    tracing::info!(
+        site_id = id,
+        config_version = version,
+        "collector configuration changed"
+    );
     Ok(HttpResponse::Ok().json(ConfigView {
         config_version: version,
         config: Some(json),

@@ -1,6 +1,7 @@
 //! HTTP routes.
 
 pub mod admin;
+pub mod alerts;
 pub mod collector;
 pub mod health;
 pub mod ingest;
@@ -13,5 +14,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/api/v1/ingest", web::post().to(ingest::ingest))
         .configure(admin::configure)
+        .configure(alerts::configure)
         .configure(collector::configure);
 }

@@ -1,0 +1,609 @@
+//! Alerts: list, acknowledge, clear, thresholds, the live Server-Sent Events
+//! stream, and webhook management.
+//!
+//! The stream subscribes to the alert bus *before* it replays missed events
+//! from the event log, then skips live events it already sent, so a client
+//! that reconnects with `Last-Event-ID` gets exactly what it missed. Each
+//! client has its own bounded buffer and task: a stalled client lags, gets a
+//! `resync` event and a replay from the log, and never slows the others or
+//! the ingest path.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use ppu_actors::alerts::{AlertEvent, AlertOp, AlertView, state};
+use ppu_actors::domain::alerts::AlertThresholds;
+use ppu_actors::ingest::AlertFailure;
+use ppu_entities::{
+    alert, alert_event, alert_setting, printer, reseller, webhook, webhook_delivery,
+};
+use ppu_protocol::model::Severity;
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Deserialize;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::error::ApiError;
+use crate::routes::admin::Admin;
+use crate::state::AppState;
+
+/// Register the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/alerts", web::get().to(list))
+        .route("/api/v1/alerts/stream", web::get().to(stream))
+        .route(
+            "/api/v1/alerts/{id}/acknowledge",
+            web::post().to(acknowledge),
+        )
+        .route("/api/v1/alerts/{id}/clear", web::post().to(clear))
+        .route(
+            "/api/v1/resellers/{id}/alert-settings",
+            web::get().to(get_settings),
+        )
+        .route(
+            "/api/v1/resellers/{id}/alert-settings",
+            web::put().to(put_settings),
+        )
+        .route("/api/v1/webhooks", web::post().to(create_webhook))
+        .route("/api/v1/webhooks", web::get().to(list_webhooks))
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            web::get().to(deliveries),
+        );
+}
+
+fn severity(s: &str) -> Result<Severity, ApiError> {
+    s.parse::<Severity>()
+        .map_err(|e| ApiError::bad_request("invalid_severity", e))
+}
+
+/// Filters shared by the list and the stream.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertFilter {
+    /// Only this reseller.
+    pub reseller: Option<i64>,
+    /// Only this site.
+    pub site: Option<i64>,
+    /// Only this printer (serial number).
+    pub printer: Option<String>,
+    /// At least this severity.
+    pub min_severity: Option<String>,
+    /// Only this state (`active`, `acknowledged`, `cleared`, or `open` for both open states).
+    pub state: Option<String>,
+    /// Seen at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Seen before.
+    pub until: Option<DateTime<Utc>>,
+    /// At most this many (default 100, max 1000).
+    pub limit: Option<u64>,
+    /// Resume after this event id (stream only; `Last-Event-ID` wins).
+    pub last_event_id: Option<i64>,
+}
+
+struct Resolved {
+    reseller: Option<i64>,
+    site: Option<i64>,
+    printer_id: Option<i64>,
+    min: Severity,
+}
+
+impl Resolved {
+    fn matches(&self, a: &AlertView) -> bool {
+        self.reseller.is_none_or(|r| r == a.reseller_id)
+            && self.site.is_none_or(|s| s == a.site_id)
+            && self.printer_id.is_none_or(|p| Some(p) == a.printer_id)
+            && a.severity.at_least(self.min)
+    }
+}
+
+async fn resolve(state: &AppState, f: &AlertFilter) -> Result<Resolved, ApiError> {
+    let printer_id = match &f.printer {
+        Some(serial) => Some(
+            state
+                .printer_by_serial(&crate::routes::admin::serial_number(serial)?)
+                .await?
+                .ok_or_else(|| ApiError::not_found("printer"))?
+                .id,
+        ),
+        None => None,
+    };
+    Ok(Resolved {
+        reseller: f.reseller,
+        site: f.site,
+        printer_id,
+        min: f
+            .min_severity
+            .as_deref()
+            .map(severity)
+            .transpose()?
+            .unwrap_or(Severity::Info),
+    })
+}
+
+async fn with_serials(
+    state: &AppState,
+    rows: Vec<alert::Model>,
+) -> Result<Vec<AlertView>, ApiError> {
+    let ids: Vec<i64> = rows.iter().filter_map(|a| a.printer_id).collect();
+    let printers: std::collections::HashMap<i64, String> = if ids.is_empty() {
+        Default::default()
+    } else {
+        printer::Entity::find()
+            .filter(printer::Column::Id.is_in(ids))
+            .all(&state.db.read)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.serial_number))
+            .collect()
+    };
+    Ok(rows
+        .iter()
+        .map(|a| AlertView::from_row(a, a.printer_id.and_then(|p| printers.get(&p).cloned())))
+        .collect())
+}
+
+async fn list(
+    _: Admin,
+    state: web::Data<AppState>,
+    q: web::Query<AlertFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let r = resolve(&state, &q).await?;
+    let mut query = alert::Entity::find();
+    if let Some(v) = r.reseller {
+        query = query.filter(alert::Column::ResellerId.eq(v));
+    }
+    if let Some(v) = r.site {
+        query = query.filter(alert::Column::SiteId.eq(v));
+    }
+    if let Some(v) = r.printer_id {
+        query = query.filter(alert::Column::PrinterId.eq(v));
+    }
+    match q.state.as_deref() {
+        None => {}
+        Some("open") => query = query.filter(alert::Column::State.ne(state::CLEARED)),
+        Some(s @ (state::ACTIVE | state::ACKNOWLEDGED | state::CLEARED)) => {
+            query = query.filter(alert::Column::State.eq(s));
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_state",
+                format!("unknown state `{other}` (expected active, acknowledged, cleared or open)"),
+            ));
+        }
+    }
+    let allowed: Vec<&str> = Severity::ALL
+        .iter()
+        .filter(|s| s.at_least(r.min))
+        .map(|s| s.as_str())
+        .collect();
+    query = query.filter(alert::Column::Severity.is_in(allowed));
+    if let Some(t) = q.since {
+        query = query.filter(alert::Column::LastSeen.gte(t));
+    }
+    if let Some(t) = q.until {
+        query = query.filter(alert::Column::LastSeen.lt(t));
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = query
+        .order_by_desc(alert::Column::Id)
+        .limit(limit)
+        .all(&state.db.read)
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "alerts": with_serials(&state, rows).await? })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Actor {
+    /// Who acts (a user name until accounts exist).
+    by: String,
+}
+
+async fn alert_op(state: &AppState, op: AlertOp) -> Result<HttpResponse, ApiError> {
+    match state.fleet.alert_op(op).await {
+        Ok(events) => {
+            let alert = events.last().map(|e| e.alert.clone());
+            Ok(HttpResponse::Ok().json(alert))
+        }
+        Err(AlertFailure::Refused(ppu_actors::alerts::AlertOpError::NotFound)) => {
+            Err(ApiError::not_found("alert"))
+        }
+        Err(AlertFailure::Refused(e)) => {
+            Err(ApiError::conflict("invalid_transition", e.to_string()))
+        }
+        Err(AlertFailure::Unavailable(m)) => {
+            Err(ApiError::unavailable("storage_unavailable", m, 2))
+        }
+    }
+}
+
+fn actor_name(body: &Actor) -> Result<String, ApiError> {
+    let by = body.by.trim();
+    if by.is_empty() || by.chars().count() > 200 || by.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "by must have 1 to 200 printable characters",
+        ));
+    }
+    Ok(by.to_owned())
+}
+
+async fn acknowledge(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: web::Json<Actor>,
+) -> Result<HttpResponse, ApiError> {
+    let by = actor_name(&body)?;
+    alert_op(
+        &state,
+        AlertOp::Acknowledge {
+            id: id.into_inner(),
+            by,
+        },
+    )
+    .await
+}
+
+async fn clear(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: web::Json<Actor>,
+) -> Result<HttpResponse, ApiError> {
+    let by = actor_name(&body)?;
+    alert_op(
+        &state,
+        AlertOp::Clear {
+            id: id.into_inner(),
+            by,
+        },
+    )
+    .await
+}
+
+async fn get_settings(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    reseller::Entity::find_by_id(id)
+        .one(&state.db.read)
+        .await?
+        .ok_or_else(|| ApiError::not_found("reseller"))?;
+    let t = ppu_actors::alerts::thresholds(&state.db.read, id).await?;
+    Ok(HttpResponse::Ok().json(t))
+}
+
+async fn put_settings(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: web::Json<AlertThresholds>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    body.validate()
+        .map_err(|m| ApiError::bad_request("invalid_thresholds", m))?;
+    reseller::Entity::find_by_id(id)
+        .one(&state.db.read)
+        .await?
+        .ok_or_else(|| ApiError::not_found("reseller"))?;
+    alert_setting::Entity::insert(alert_setting::ActiveModel {
+        reseller_id: Set(id),
+        settings: Set(serde_json::to_value(&*body).map_err(ApiError::internal)?),
+        updated_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::column(alert_setting::Column::ResellerId)
+            .update_columns([
+                alert_setting::Column::Settings,
+                alert_setting::Column::UpdatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(&state.db.write)
+    .await?;
+    Ok(HttpResponse::Ok().json(&*body))
+}
+
+// ---------------------------------------------------------------------------
+// Server-Sent Events
+// ---------------------------------------------------------------------------
+
+/// Keep-alive comment interval.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Frames buffered per client before its task waits (and then lags on the bus).
+const CLIENT_BUFFER: usize = 64;
+/// Events replayed at most on one (re)connection.
+const REPLAY_LIMIT: u64 = 10_000;
+
+fn frame(e: &AlertEvent) -> Bytes {
+    let data = serde_json::to_string(e).unwrap_or_else(|_| "{}".into());
+    Bytes::from(format!(
+        "id: {}\nevent: alert\ndata: {data}\n\n",
+        e.event_id
+    ))
+}
+
+async fn replay(
+    state: &AppState,
+    filter: &Resolved,
+    after: i64,
+) -> Result<Vec<AlertEvent>, sea_orm::DbErr> {
+    let mut q = alert_event::Entity::find().filter(alert_event::Column::Id.gt(after));
+    if let Some(r) = filter.reseller {
+        q = q.filter(alert_event::Column::ResellerId.eq(r));
+    }
+    let rows = q
+        .order_by_asc(alert_event::Column::Id)
+        .limit(REPLAY_LIMIT)
+        .all(&state.db.read)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| serde_json::from_value::<AlertEvent>(r.event).ok())
+        .filter(|e| filter.matches(&e.alert))
+        .collect())
+}
+
+async fn stream(
+    _: Admin,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<AlertFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = Arc::new(resolve(&state, &q).await?);
+    let header_id = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim().parse::<i64>().map_err(|_| {
+                ApiError::bad_request("invalid_last_event_id", "Last-Event-ID must be an integer")
+            })
+        })
+        .transpose()?;
+    let resume = header_id.or(q.last_event_id);
+    // Subscribe first: nothing committed after this point can be missed.
+    let mut live = state.fleet.alerts().subscribe();
+    let (tx, rx) = mpsc::channel::<Bytes>(CLIENT_BUFFER);
+    let st = state.get_ref().clone();
+    metrics::gauge!(crate::metrics::SSE_CLIENTS).increment(1.0);
+    actix_web::rt::spawn(async move {
+        let _guard = ClientGauge;
+        // A new client gets what is published from its subscription on.
+        let mut last_sent = resume.unwrap_or(0);
+        if tx
+            .send(Bytes::from_static(b"retry: 2000\n\n"))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if resume.is_some() {
+            match replay(&st, &filter, last_sent).await {
+                Ok(events) => {
+                    for e in events {
+                        last_sent = e.event_id;
+                        if tx.send(frame(&e)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "sse replay failed"),
+            }
+        }
+        let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+        keep_alive.tick().await;
+        loop {
+            tokio::select! {
+                msg = live.recv() => match msg {
+                    Ok(e) => {
+                        if e.event_id <= last_sent || !filter.matches(&e.alert) {
+                            continue;
+                        }
+                        last_sent = e.event_id;
+                        if tx.send(frame(&e)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::info!(missed, "sse client fell behind, resyncing from the event log");
+                        let note = format!("event: resync\ndata: {{\"missed\":{missed},\"after\":{last_sent}}}\n\n");
+                        if tx.send(Bytes::from(note)).await.is_err() {
+                            return;
+                        }
+                        match replay(&st, &filter, last_sent).await {
+                            Ok(events) => {
+                                for e in events {
+                                    last_sent = e.event_id;
+                                    if tx.send(frame(&e)).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "sse resync failed"),
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = keep_alive.tick() => {
+                    if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, actix_web::Error>(b), rx))
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header(("content-type", "text/event-stream"))
+        .insert_header(("cache-control", "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(body))
+}
+
+struct ClientGauge;
+
+impl Drop for ClientGauge {
+    fn drop(&mut self) {
+        metrics::gauge!(crate::metrics::SSE_CLIENTS).decrement(1.0);
+    }
+}
+
+async fn head_event_id(state: &AppState) -> i64 {
+    alert_event::Entity::find()
+        .order_by_desc(alert_event::Column::Id)
+        .one(&state.db.read)
+        .await
+        .ok()
+        .flatten()
+        .map_or(0, |e| e.id)
+}
+
+// ---------------------------------------------------------------------------
+// Webhooks
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWebhook {
+    reseller_id: i64,
+    url: String,
+    #[serde(default)]
+    min_severity: Option<String>,
+}
+
+/// Webhook targets must be HTTPS, except on loopback (for local receivers and tests).
+pub fn validate_webhook_url(url: &str) -> Result<String, ApiError> {
+    let parsed = reqwest::Url::parse(url.trim())
+        .map_err(|e| ApiError::bad_request("invalid_url", format!("invalid url: {e}")))?;
+    let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_url",
+                "webhook urls must use https (http only on localhost)",
+            ));
+        }
+    }
+    if parsed.host_str().is_none() || !parsed.username().is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_url",
+            "webhook url needs a host and no credentials",
+        ));
+    }
+    Ok(parsed.to_string())
+}
+
+async fn create_webhook(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<NewWebhook>,
+) -> Result<HttpResponse, ApiError> {
+    let url = validate_webhook_url(&body.url)?;
+    let min = body
+        .min_severity
+        .as_deref()
+        .map(severity)
+        .transpose()?
+        .unwrap_or(Severity::Warning);
+    reseller::Entity::find_by_id(body.reseller_id)
+        .one(&state.db.read)
+        .await?
+        .ok_or_else(|| ApiError::not_found("reseller"))?;
+    let secret = crate::files::random_secret(32);
+    // New webhooks receive events from now on, not the history.
+    let cursor = head_event_id(&state).await;
+    let id = webhook::Entity::insert(webhook::ActiveModel {
+        reseller_id: Set(body.reseller_id),
+        url: Set(url.clone()),
+        secret: Set(secret.clone()),
+        min_severity: Set(min.as_str().to_owned()),
+        active: Set(true),
+        cursor: Set(cursor),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    })
+    .exec(&state.db.write)
+    .await?
+    .last_insert_id;
+    Ok(
+        HttpResponse::build(StatusCode::CREATED).json(serde_json::json!({
+            "id": id, "reseller_id": body.reseller_id, "url": url,
+            "min_severity": min, "secret": secret,
+        })),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookQuery {
+    reseller: Option<i64>,
+}
+
+async fn list_webhooks(
+    _: Admin,
+    state: web::Data<AppState>,
+    q: web::Query<WebhookQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut query = webhook::Entity::find();
+    if let Some(r) = q.reseller {
+        query = query.filter(webhook::Column::ResellerId.eq(r));
+    }
+    let rows = query
+        .order_by_asc(webhook::Column::Id)
+        .all(&state.db.read)
+        .await?;
+    let hooks: Vec<_> = rows
+        .iter()
+        .map(|w| {
+            serde_json::json!({
+                "id": w.id, "reseller_id": w.reseller_id, "url": w.url,
+                "min_severity": w.min_severity, "active": w.active, "created_at": w.created_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "webhooks": hooks })))
+}
+
+async fn deliveries(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    webhook::Entity::find_by_id(id)
+        .one(&state.db.read)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook"))?;
+    let rows = webhook_delivery::Entity::find()
+        .filter(webhook_delivery::Column::WebhookId.eq(id))
+        .order_by_desc(webhook_delivery::Column::Id)
+        .limit(500)
+        .all(&state.db.read)
+        .await?;
+    let list: Vec<_> = rows
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "id": d.id, "event_id": d.event_id, "state": d.state, "attempts": d.attempts,
+                "last_status": d.last_status, "last_error": d.last_error,
+                "next_attempt_at": d.next_attempt_at, "delivered_at": d.delivered_at,
+                "created_at": d.created_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "deliveries": list })))
+}
