@@ -209,8 +209,13 @@ pub enum Event {
     Job(Box<JobRecord>),
     /// A condition was detected and entered the alert table.
     AlertRaised(DeviceAlert),
-    /// A condition ended and left the alert table (`active == false`).
-    AlertCleared(DeviceAlert),
+    /// A condition ended and left the alert table.
+    AlertCleared {
+        /// When it ended.
+        at: Timestamp,
+        /// The alert as it was raised (same `detected_at`), with `active == false`.
+        alert: DeviceAlert,
+    },
     /// A cartridge was inserted into an ink slot.
     CartridgeInserted {
         /// When.
@@ -251,7 +256,8 @@ impl Event {
             | Self::PrintheadReplaced { at, .. }
             | Self::MediaLoaded { at, .. } => *at,
             Self::Job(job) => job.finished_at(),
-            Self::AlertRaised(a) | Self::AlertCleared(a) => a.detected_at,
+            Self::AlertRaised(a) => a.detected_at,
+            Self::AlertCleared { at, .. } => *at,
         }
     }
 }
@@ -1095,9 +1101,9 @@ impl VirtualPrinter {
     fn clear(&mut self, code: &str, at: Timestamp) -> Option<Event> {
         let i = self.alerts.iter().position(|a| a.code == code)?;
         let mut alert = self.alerts.remove(i);
+        // `detected_at` stays: with the code it identifies the condition that ended.
         alert.active = false;
-        alert.detected_at = at;
-        Some(Event::AlertCleared(alert))
+        Some(Event::AlertCleared { at, alert })
     }
 
     // -- occurrences ----------------------------------------------------------
@@ -1271,7 +1277,7 @@ impl VirtualPrinter {
             self.next_job_at = until + TimeDelta::seconds(90);
             return Vec::new();
         }
-        let plan = self.plan_job(at);
+        let plan = self.plan_job();
         let mut events = Vec::new();
         if let Some(retry_at) = self.check_supplies(&plan, at, &mut events) {
             // Nothing printed: the queue waits for the operator.
@@ -1409,7 +1415,7 @@ impl VirtualPrinter {
 
     // -- jobs -----------------------------------------------------------------
 
-    fn plan_job(&mut self, at: Timestamp) -> JobPlan {
+    fn plan_job(&mut self) -> JobPlan {
         let model = self.model;
         let w = &model.workload;
         let r = self.rng.unit();
@@ -1471,7 +1477,7 @@ impl VirtualPrinter {
             printed_area_mm2: 0,
         };
         if kind != JobKind::Scan {
-            self.plan_print(&mut plan, at);
+            self.plan_print(&mut plan);
         }
         plan
     }
@@ -1528,7 +1534,7 @@ impl VirtualPrinter {
     }
 
     /// Choose the media source and work out media, area and ink of a print.
-    fn plan_print(&mut self, plan: &mut JobPlan, _at: Timestamp) {
+    fn plan_print(&mut self, plan: &mut JobPlan) {
         let model = self.model;
         // Prefer a loaded roll whose media suits the job; fall back to any roll.
         let rolls: Vec<usize> = (0..self.sources.len())

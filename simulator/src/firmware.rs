@@ -217,7 +217,7 @@ impl Firmware {
                     self.pending_jobs.push((**job).clone());
                     fired = fired.or(trigger);
                 }
-                Event::AlertCleared(a) => self.cleared_alerts.push(a.clone()),
+                Event::AlertCleared { alert, .. } => self.cleared_alerts.push(alert.clone()),
                 _ => {}
             }
         }

@@ -341,7 +341,7 @@ fn errors_reboots_and_high_severity_alerts_happen() {
     for a in raised {
         let cleared = events
             .iter()
-            .any(|e| matches!(e, Event::AlertCleared(c) if c.code == a.code && c.detected_at >= a.detected_at));
+            .any(|e| matches!(e, Event::AlertCleared { at, alert: c } if c.code == a.code && c.detected_at == a.detected_at && *at >= a.detected_at));
         assert!(
             cleared || p.alerts().iter().any(|x| x.code == a.code),
             "{} neither cleared nor active",
