@@ -5,6 +5,9 @@ set -euo pipefail
 
 need_pkgs=()
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+# Metrics tests: a real Prometheus server and promtool.
+command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
+command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
 # Data Collector tests: a real IPP Everywhere printer (ippeveprinter, ipptool),
 # which needs DNS-SD (avahi-daemon) on a system D-Bus.
 command -v ippeveprinter >/dev/null 2>&1 || need_pkgs+=(cups-ipp-utils)

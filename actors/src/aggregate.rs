@@ -122,11 +122,20 @@ impl AggregateActor {
         let mark = state.watermark;
         let scope = self.scope;
         ctx.spawn(
-            async move { store::save_snapshot(&db.write, scope, &state).await }
+            async move {
+                let started = std::time::Instant::now();
+                let res = store::save_snapshot(&db.write, scope, &state).await;
+                metrics::histogram!(crate::metrics::SNAPSHOT_SECONDS).record(started.elapsed().as_secs_f64());
+                res
+            }
                 .into_actor(self)
                 .map(move |res, act, _| match res {
-                    Ok(()) => act.saved = act.saved.max(mark),
+                    Ok(()) => {
+                        act.saved = act.saved.max(mark);
+                        metrics::counter!(crate::metrics::SNAPSHOTS_TOTAL, "kind" => scope.kind(), "outcome" => "ok").increment(1);
+                    }
                     Err(e) => {
+                        metrics::counter!(crate::metrics::SNAPSHOTS_TOTAL, "kind" => scope.kind(), "outcome" => "error").increment(1);
                         tracing::warn!(kind = scope.kind(), id = scope.id(), error = %e, "snapshot not saved");
                     }
                 }),

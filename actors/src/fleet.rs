@@ -47,6 +47,8 @@ pub struct ActorSettings {
     pub sweep_interval: Duration,
     /// Alert events buffered per live subscriber before it must resync.
     pub alert_buffer: usize,
+    /// Export per-printer consumable gauges.
+    pub per_printer_metrics: bool,
 }
 
 impl Default for ActorSettings {
@@ -60,6 +62,7 @@ impl Default for ActorSettings {
             idle_ttl: Duration::from_secs(15 * 60),
             sweep_interval: Duration::from_secs(60),
             alert_buffer: 4096,
+            per_printer_metrics: false,
         }
     }
 }
@@ -131,7 +134,8 @@ impl Fleet {
                 writer_done: std::sync::Mutex::new(Some(done_rx)),
             }),
         };
-        let writer = Writer::new(db, rx, fleet.clone(), bus, settings.max_batch);
+        let writer = Writer::new(db, rx, fleet.clone(), bus, settings.max_batch)
+            .with_per_printer_metrics(settings.per_printer_metrics);
         arbiter.spawn(async move {
             writer.run().await;
             let _ = done_tx.send(());

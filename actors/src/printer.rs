@@ -162,7 +162,12 @@ impl PrinterActor {
         let mark = state.watermark;
         let id = self.id;
         ctx.spawn(
-            async move { store::save_snapshot(&db.write, Scope::Printer(id), &state).await }
+            async move {
+                let started = std::time::Instant::now();
+                let res = store::save_snapshot(&db.write, Scope::Printer(id), &state).await;
+                metrics::histogram!(crate::metrics::SNAPSHOT_SECONDS).record(started.elapsed().as_secs_f64());
+                res
+            }
                 .into_actor(self)
                 .map(move |res, act, _| match res {
                     Ok(()) => {

@@ -18,6 +18,7 @@ use crate::tls;
 /// A built, bound hub.
 pub struct Application {
     port: u16,
+    metrics: Option<(u16, ServerHandle)>,
     server: Server,
     fleet: Fleet,
     state: AppState,
@@ -45,7 +46,15 @@ impl Application {
         )?;
         let tls_config = tls::server_config(&tls)?;
 
-        let fleet = Fleet::start(db.clone(), settings.actors.to_actor_settings());
+        crate::metrics::install();
+        let mut actor_settings = settings.actors.to_actor_settings();
+        actor_settings.per_printer_metrics = settings.metrics.per_printer;
+        let fleet = Fleet::start(db.clone(), actor_settings);
+        actix_web::rt::spawn(crate::metrics::refresh_forever(
+            db.clone(),
+            fleet.clone(),
+            std::time::Duration::from_secs(settings.metrics.fleet_refresh_secs),
+        ));
         let dispatcher =
             crate::webhooks::Dispatcher::new(db.clone(), std::time::Duration::from_millis(500))?;
         actix_web::rt::spawn(dispatcher.run(fleet.alerts().subscribe()));
@@ -76,9 +85,29 @@ impl Application {
             server = server.workers(w.max(1));
         }
         let server = server
-            .listen_rustls_0_23(listener, tls_config)
+            .listen_rustls_0_23(listener, tls_config.clone())
             .context("starting the HTTPS listener")?
             .run();
+        let metrics_port = match settings.metrics.listen_addr()? {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .with_context(|| format!("binding the metrics listener {addr}"))?;
+                let port = listener.local_addr()?.port();
+                let metrics_server = HttpServer::new(|| {
+                    App::new().route("/metrics", web::get().to(crate::metrics::exposition))
+                })
+                .workers(1)
+                .disable_signals()
+                .listen_rustls_0_23(listener, tls_config)
+                .context("starting the metrics listener")?
+                .run();
+                let handle = metrics_server.handle();
+                actix_web::rt::spawn(metrics_server);
+                tracing::info!(listen = %addr, port, "metrics listening (https)");
+                Some((port, handle))
+            }
+            None => None,
+        };
         tracing::info!(listen = %settings.listen, port, "hub listening (https)");
         Ok(Self {
             port,
@@ -86,12 +115,18 @@ impl Application {
             fleet,
             state,
             tls,
+            metrics: metrics_port,
         })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The metrics listener's port, if enabled.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(p, _)| *p)
     }
 
     /// The certificate the hub serves (clients may trust it as a CA in tests and the demo).
@@ -113,6 +148,9 @@ impl Application {
     /// watched by the caller), then drain ingest and save snapshots.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await.context("http server failed")?;
+        if let Some((_, handle)) = &self.metrics {
+            handle.stop(true).await;
+        }
         self.fleet.shutdown().await;
         Ok(())
     }

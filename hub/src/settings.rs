@@ -41,6 +41,51 @@ pub struct Settings {
     pub log_format: String,
     /// Actor capacities and timings.
     pub actors: ActorConfig,
+    /// Prometheus metrics.
+    pub metrics: MetricsConfig,
+}
+
+/// The `[metrics]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Separate HTTPS listener for `/metrics` (operators only); empty disables it.
+    pub listen: String,
+    /// When set, `/metrics` is also served on the main listener to requests
+    /// bearing this token.
+    pub token: Option<String>,
+    /// Export per-printer consumable gauges (cardinality grows with the fleet).
+    pub per_printer: bool,
+    /// Seconds between refreshes of the fleet gauges (printers reporting, open alerts).
+    pub fleet_refresh_secs: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9464".into(),
+            token: None,
+            per_printer: false,
+            fleet_refresh_secs: 15,
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// The separate listener's address, if enabled.
+    pub fn listen_addr(&self) -> Result<Option<SocketAddr>, SettingsError> {
+        if self.listen.trim().is_empty() {
+            return Ok(None);
+        }
+        self.listen
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|e| SettingsError::Invalid {
+                name: "metrics.listen",
+                message: format!("{e}"),
+            })
+    }
 }
 
 /// The `[actors]` section.
@@ -110,6 +155,7 @@ impl Default for Settings {
             shutdown_timeout_secs: 30,
             log_format: "text".into(),
             actors: ActorConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -147,6 +193,9 @@ pub struct SettingsArgs {
     /// Log format: text or json.
     #[arg(long, env = "PPU_LOG_FORMAT", value_parser = ["text", "json"])]
     pub log_format: Option<String>,
+    /// Separate HTTPS listener for /metrics (empty string disables it).
+    #[arg(long, env = "PPU_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
 }
 
 /// Why settings could not be loaded.
@@ -212,6 +261,9 @@ impl Settings {
         if let Some(v) = &args.log_format {
             s.log_format.clone_from(v);
         }
+        if let Some(v) = &args.metrics_listen {
+            s.metrics.listen.clone_from(v);
+        }
         s.validate()?;
         Ok(s)
     }
@@ -259,6 +311,12 @@ impl Settings {
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return invalid("log_format", "must be text or json");
+        }
+        self.metrics.listen_addr()?;
+        if let Some(t) = &self.metrics.token
+            && t.len() < 16
+        {
+            return invalid("metrics.token", "must have at least 16 characters");
         }
         if let Some(t) = &self.admin_token
             && t.len() < 16

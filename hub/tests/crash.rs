@@ -34,6 +34,8 @@ async fn start(data_dir: &std::path::Path, backend: &Backend, port: u16) -> HubP
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
         .arg(data_dir)
+        .arg("--metrics-listen")
+        .arg("127.0.0.1:0")
         .env("PPU_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod billing;
 pub mod collector;
 pub mod health;
 pub mod ingest;
@@ -12,8 +13,13 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route(
+            "/metrics",
+            web::get().to(crate::metrics::exposition_with_token),
+        )
         .route("/api/v1/ingest", web::post().to(ingest::ingest))
         .configure(admin::configure)
         .configure(alerts::configure)
+        .configure(billing::configure)
         .configure(collector::configure);
 }

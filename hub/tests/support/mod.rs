@@ -80,6 +80,7 @@ impl Backend {
 /// A running hub.
 pub struct TestHub {
     pub port: u16,
+    pub metrics_port: Option<u16>,
     pub base: String,
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
@@ -99,6 +100,7 @@ pub fn settings(data_dir: &Path, backend: &Backend) -> Settings {
         shutdown_timeout_secs: 5,
         ..Settings::default()
     };
+    s.metrics.listen = "127.0.0.1:0".into();
     if let Backend::Postgres(url) = backend {
         s.database_url = Some(url.clone());
     }
@@ -145,6 +147,7 @@ impl TestHub {
         tweak(&mut s);
         let app = Application::build(s).await.expect("hub starts");
         let port = app.port();
+        let metrics_port = app.metrics_port();
         let cert = app.tls_cert_path().to_owned();
         let handle = app.handle();
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -154,6 +157,7 @@ impl TestHub {
         });
         TestHub {
             port,
+            metrics_port,
             base: format!("https://localhost:{port}"),
             client: client_trusting(&cert),
             data_dir: tmp.path().to_owned(),
