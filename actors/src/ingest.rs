@@ -213,6 +213,7 @@ pub struct Writer<D> {
     dispatch: D,
     bus: AlertBus,
     max_batch: usize,
+    per_printer_metrics: bool,
     caches: Caches,
 }
 
@@ -231,8 +232,15 @@ impl<D: Dispatch> Writer<D> {
             dispatch,
             bus,
             max_batch: max_batch.max(1),
+            per_printer_metrics: false,
             caches: Caches::default(),
         }
+    }
+
+    /// Export per-printer consumable gauges (high cardinality on big fleets).
+    pub fn with_per_printer_metrics(mut self, on: bool) -> Self {
+        self.per_printer_metrics = on;
+        self
     }
 
     /// Run until every sender of the queue is dropped and the queue is drained.
@@ -339,6 +347,18 @@ impl<D: Dispatch> Writer<D> {
         for (req, result) in batch.into_iter().zip(results) {
             match result {
                 Ok(stored) => {
+                    for u in &stored.updates {
+                        crate::metrics::record_update(u, self.per_printer_metrics);
+                    }
+                    if let Some(c) = &req.upload.payload.collector
+                        && !stored.response.duplicate
+                    {
+                        crate::metrics::record_collector(
+                            req.upload.sender.site_id,
+                            c,
+                            stored.response.accepted.printers,
+                        );
+                    }
                     if !stored.updates.is_empty() {
                         self.dispatch.dispatch(stored.updates).await;
                     }
@@ -785,6 +805,7 @@ async fn store_one(
             alerts: report.alerts.clone(),
         });
     }
+    crate::billing::add_jobs_to_rollups(tx, &job_rows, &updates).await?;
     store::insert_jobs(tx, job_rows).await?;
 
     let response = IngestResponse {
