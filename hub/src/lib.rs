@@ -11,6 +11,8 @@
 //! Only this crate knows HTTP.
 
 pub mod app;
+pub mod auth;
+pub mod demo;
 pub mod error;
 pub mod files;
 pub mod metrics;

@@ -40,6 +40,8 @@ pub struct AppState {
     /// Settings in effect.
     pub settings: Arc<Settings>,
     admin_token_sha256: [u8; 32],
+    /// Failed-login counters.
+    pub login_throttle: Arc<crate::auth::LoginThrottle>,
     credentials: Arc<DashMap<(SenderKind, String), Arc<SenderCredential>>>,
 }
 
@@ -51,6 +53,7 @@ impl AppState {
             fleet,
             settings,
             admin_token_sha256: Sha256::digest(admin_token.as_bytes()).into(),
+            login_throttle: Arc::default(),
             credentials: Arc::new(DashMap::new()),
         }
     }

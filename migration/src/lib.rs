@@ -13,6 +13,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_core;
 mod m20261127_000002_billing;
 mod m20261127_000003_alerts;
+mod m20261127_000004_accounts;
 
 /// The hub's migrator.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_core::Migration),
             Box::new(m20261127_000002_billing::Migration),
             Box::new(m20261127_000003_alerts::Migration),
+            Box::new(m20261127_000004_accounts::Migration),
         ]
     }
 }

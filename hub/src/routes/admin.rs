@@ -10,8 +10,8 @@ use ppu_protocol::envelope::{SenderKeys, SenderKind};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr};
 use serde::{Deserialize, Serialize};
-use std::future::{Ready, ready};
 
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::files::random_secret;
 use crate::state::AppState;
@@ -27,33 +27,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/printers/{serial}", web::get().to(show_printer));
 }
 
-/// Proof that the request carries the admin token.
+/// A platform administrator (the admin token, or a `platform_admin` user or token).
 #[derive(Debug)]
-pub struct Admin;
+pub struct Admin(pub Principal);
 
 impl FromRequest for Admin {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>();
-        let token = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        ready(match (state, token) {
-            (Some(state), Some(token)) if state.is_admin_token(token.trim()) => Ok(Admin),
-            (_, None) => Err(ApiError::new(
-                actix_web::http::StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "missing bearer token",
-            )),
-            _ => Err(ApiError::new(
-                actix_web::http::StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "invalid token",
-            )),
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let who = Principal::from_request(req, payload);
+        Box::pin(async move {
+            let who = who.await?;
+            who.platform()?;
+            Ok(Admin(who))
         })
     }
 }
@@ -124,11 +111,12 @@ async fn create_reseller(
 }
 
 async fn show_reseller(
-    _: Admin,
+    who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    who.read(id, "reseller")?;
     let row = reseller::Entity::find_by_id(id)
         .one(&state.db.read)
         .await?
@@ -158,10 +146,11 @@ struct NewSite {
 }
 
 async fn create_site(
-    _: Admin,
+    who: Principal,
     state: web::Data<AppState>,
     body: web::Json<NewSite>,
 ) -> Result<HttpResponse, ApiError> {
+    who.administer(body.reseller_id, "reseller")?;
     let account = name("account_name", &body.account_name, 100)?;
     let display = match &body.name {
         Some(n) => name("name", n, 200)?,
@@ -203,7 +192,7 @@ fn site_json(s: &site::Model) -> serde_json::Value {
 }
 
 async fn show_site(
-    _: Admin,
+    who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -212,6 +201,7 @@ async fn show_site(
         .one(&state.db.read)
         .await?
         .ok_or_else(|| ApiError::not_found("site"))?;
+    who.read(row.reseller_id, "site")?;
     let printers = printer::Entity::find()
         .filter(printer::Column::SiteId.eq(id))
         .order_by_asc(printer::Column::SerialNumber)
@@ -300,7 +290,7 @@ struct NewCollector {
 }
 
 async fn create_collector(
-    _: Admin,
+    who: Principal,
     state: web::Data<AppState>,
     body: web::Json<NewCollector>,
 ) -> Result<HttpResponse, ApiError> {
@@ -308,6 +298,7 @@ async fn create_collector(
         .one(&state.db.read)
         .await?
         .ok_or_else(|| ApiError::not_found("site"))?;
+    who.administer(site.reseller_id, "site")?;
     let display = match &body.name {
         Some(n) => name("name", n, 200)?,
         None => format!("collector of {}", site.account_name),
@@ -342,7 +333,7 @@ struct NewPrinter {
 }
 
 async fn register_printer(
-    _: Admin,
+    who: Principal,
     state: web::Data<AppState>,
     body: web::Json<NewPrinter>,
 ) -> Result<HttpResponse, ApiError> {
@@ -358,6 +349,7 @@ async fn register_printer(
         .one(&state.db.read)
         .await?
         .ok_or_else(|| ApiError::not_found("site"))?;
+    who.administer(site.reseller_id, "site")?;
     let existing = state.printer_by_serial(&serial).await?;
     let printer = match existing {
         Some(p) if p.site_id != site.id => {
@@ -426,7 +418,7 @@ async fn register_printer(
 }
 
 async fn show_printer(
-    _: Admin,
+    who: Principal,
     state: web::Data<AppState>,
     serial: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -435,6 +427,11 @@ async fn show_printer(
         .printer_by_serial(&serial)
         .await?
         .ok_or_else(|| ApiError::not_found("printer"))?;
+    let reseller_id = site::Entity::find_by_id(row.site_id)
+        .one(&state.db.read)
+        .await?
+        .map_or(-1, |s| s.reseller_id);
+    who.read(reseller_id, "printer")?;
     let view = state.fleet.printer_view(row.id).await.ok_or_else(|| {
         ApiError::unavailable("actor_unavailable", "printer actor unavailable", 1)
     })?;

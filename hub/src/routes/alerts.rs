@@ -28,8 +28,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::routes::admin::Admin;
 use crate::state::AppState;
 
 /// Register the routes.
@@ -102,19 +102,42 @@ impl Resolved {
     }
 }
 
-async fn resolve(state: &AppState, f: &AlertFilter) -> Result<Resolved, ApiError> {
+/// Resolve a filter for `who`: reseller roles are confined to their reseller;
+/// a foreign reseller, site or printer answers 404.
+async fn resolve(state: &AppState, who: &Principal, f: &AlertFilter) -> Result<Resolved, ApiError> {
+    if let Some(r) = f.reseller {
+        who.read(r, "reseller")?;
+    }
+    if let Some(site_id) = f.site {
+        let site = ppu_entities::site::Entity::find_by_id(site_id)
+            .one(&state.db.read)
+            .await?
+            .ok_or_else(|| ApiError::not_found("site"))?;
+        who.read(site.reseller_id, "site")?;
+    }
     let printer_id = match &f.printer {
         Some(serial) => Some(
             state
                 .printer_by_serial(&crate::routes::admin::serial_number(serial)?)
                 .await?
-                .ok_or_else(|| ApiError::not_found("printer"))?
-                .id,
+                .ok_or_else(|| ApiError::not_found("printer"))
+                .map(|p| (p.id, p.site_id))?,
         ),
         None => None,
     };
+    let printer_id = match printer_id {
+        Some((id, site_id)) => {
+            let site = ppu_entities::site::Entity::find_by_id(site_id)
+                .one(&state.db.read)
+                .await?
+                .ok_or_else(|| ApiError::not_found("printer"))?;
+            who.read(site.reseller_id, "printer")?;
+            Some(id)
+        }
+        None => None,
+    };
     Ok(Resolved {
-        reseller: f.reseller,
+        reseller: f.reseller.or(who.scope()),
         site: f.site,
         printer_id,
         min: f
@@ -149,11 +172,11 @@ async fn with_serials(
 }
 
 async fn list(
-    _: Admin,
+    who: Principal,
     state: web::Data<AppState>,
     q: web::Query<AlertFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = resolve(&state, &q).await?;
+    let r = resolve(&state, &who, &q).await?;
     let mut query = alert::Entity::find();
     if let Some(v) = r.reseller {
         query = query.filter(alert::Column::ResellerId.eq(v));
@@ -205,7 +228,20 @@ struct Actor {
     by: String,
 }
 
-async fn alert_op(state: &AppState, op: AlertOp) -> Result<HttpResponse, ApiError> {
+async fn alert_op(
+    state: &AppState,
+    who: &Principal,
+    op: AlertOp,
+) -> Result<HttpResponse, ApiError> {
+    let id = match &op {
+        AlertOp::Acknowledge { id, .. } | AlertOp::Clear { id, .. } => *id,
+        AlertOp::Sweep { .. } => return Err(ApiError::not_found("alert")),
+    };
+    let a = alert::Entity::find_by_id(id)
+        .one(&state.db.read)
+        .await?
+        .ok_or_else(|| ApiError::not_found("alert"))?;
+    who.operate(a.reseller_id, "alert")?;
     match state.fleet.alert_op(op).await {
         Ok(events) => {
             let alert = events.last().map(|e| e.alert.clone());
@@ -235,7 +271,7 @@ fn actor_name(body: &Actor) -> Result<String, ApiError> {
 }
 
 async fn acknowledge(
-    _: Admin,
+    who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     body: web::Json<Actor>,
@@ -243,6 +279,7 @@ async fn acknowledge(
     let by = actor_name(&body)?;
     alert_op(
         &state,
+        &who,
         AlertOp::Acknowledge {
             id: id.into_inner(),
             by,
@@ -252,7 +289,7 @@ async fn acknowledge(
 }
 
 async fn clear(
-    _: Admin,
+    who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     body: web::Json<Actor>,
@@ -260,6 +297,7 @@ async fn clear(
     let by = actor_name(&body)?;
     alert_op(
         &state,
+        &who,
         AlertOp::Clear {
             id: id.into_inner(),
             by,
@@ -269,11 +307,12 @@ async fn clear(
 }
 
 async fn get_settings(
-    _: Admin,
+    who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    who.read(id, "reseller")?;
     reseller::Entity::find_by_id(id)
         .one(&state.db.read)
         .await?
@@ -283,12 +322,13 @@ async fn get_settings(
 }
 
 async fn put_settings(
-    _: Admin,
+    who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     body: web::Json<AlertThresholds>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    who.administer(id, "reseller")?;
     body.validate()
         .map_err(|m| ApiError::bad_request("invalid_thresholds", m))?;
     reseller::Entity::find_by_id(id)
@@ -354,12 +394,12 @@ async fn replay(
 }
 
 async fn stream(
-    _: Admin,
+    who: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
     q: web::Query<AlertFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = Arc::new(resolve(&state, &q).await?);
+    let filter = Arc::new(resolve(&state, &who, &q).await?);
     let header_id = req
         .headers()
         .get("last-event-id")
@@ -508,10 +548,11 @@ pub fn validate_webhook_url(url: &str) -> Result<String, ApiError> {
 }
 
 async fn create_webhook(
-    _: Admin,
+    who: Principal,
     state: web::Data<AppState>,
     body: web::Json<NewWebhook>,
 ) -> Result<HttpResponse, ApiError> {
+    who.administer(body.reseller_id, "reseller")?;
     let url = validate_webhook_url(&body.url)?;
     let min = body
         .min_severity
@@ -554,12 +595,25 @@ struct WebhookQuery {
 }
 
 async fn list_webhooks(
-    _: Admin,
+    who: Principal,
     state: web::Data<AppState>,
     q: web::Query<WebhookQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut query = webhook::Entity::find();
     if let Some(r) = q.reseller {
+        who.administer(r, "reseller")?;
+    }
+    if matches!(
+        who.role,
+        crate::auth::Role::ResellerUser | crate::auth::Role::Support
+    ) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "your role may not do this",
+        ));
+    }
+    let mut query = webhook::Entity::find();
+    if let Some(r) = q.reseller.or(who.scope()) {
         query = query.filter(webhook::Column::ResellerId.eq(r));
     }
     let rows = query
@@ -579,15 +633,16 @@ async fn list_webhooks(
 }
 
 async fn deliveries(
-    _: Admin,
+    who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    webhook::Entity::find_by_id(id)
+    let hook = webhook::Entity::find_by_id(id)
         .one(&state.db.read)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook"))?;
+    who.administer(hook.reseller_id, "webhook")?;
     let rows = webhook_delivery::Entity::find()
         .filter(webhook_delivery::Column::WebhookId.eq(id))
         .order_by_desc(webhook_delivery::Column::Id)

@@ -18,6 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(crate::metrics::exposition_with_token),
         )
         .route("/api/v1/ingest", web::post().to(ingest::ingest))
+        .configure(crate::auth::configure)
         .configure(admin::configure)
         .configure(alerts::configure)
         .configure(billing::configure)
