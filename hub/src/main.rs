@@ -21,6 +21,14 @@ struct Cli {
 enum Command {
     /// Run the hub until SIGTERM or Ctrl-C (then drain uploads, save snapshots, exit 0).
     Serve(SettingsArgs),
+    /// Run the hub with a simulated fleet: 2 resellers, 5 sites, 25 printers.
+    ///
+    /// Starts the hub on its own data directory (default ./data/demo, SQLite)
+    /// and direct-connected virtual printers on an accelerated clock, prints
+    /// the URL, the admin token and curl commands to explore, and a status
+    /// line every few seconds. Ctrl-C or SIGTERM stops everything cleanly; the
+    /// next start continues with the same printers.
+    Demo(ppu_hub::demo::DemoArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,6 +44,10 @@ fn main() -> anyhow::Result<()> {
             };
             telemetry::init(&settings.log_format);
             actix_web::rt::System::new().block_on(serve(settings))
+        }
+        Command::Demo(args) => {
+            ppu_hub::demo::init_logging();
+            actix_web::rt::System::new().block_on(ppu_hub::demo::run(args))
         }
     }
 }
