@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use ppu_entities::{alert, alert_event, alert_setting, printer, site};
+use ppu_entities::{alert, alert_event, alert_setting, credential, printer, site};
 use ppu_protocol::model::Severity;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
@@ -413,9 +413,98 @@ pub async fn thresholds<C: ConnectionTrait>(
         .unwrap_or_default())
 }
 
+/// A collector's poll interval in seconds, from its site's configuration
+/// (180 minutes when none is set).
+fn collector_interval_s(site: Option<&site::Model>) -> i64 {
+    site.and_then(|s| s.collector_config.as_ref())
+        .and_then(|c| c.get("poll_interval_minutes"))
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(180)
+        * 60
+}
+
+/// Raise `collector_offline` for collectors silent for longer than the
+/// reseller's factor times their poll interval.
+async fn sweep_collectors<C: ConnectionTrait>(
+    db: &C,
+    now: DateTime<Utc>,
+) -> Result<Vec<AlertEvent>, DbErr> {
+    let collectors = credential::Entity::find()
+        .filter(credential::Column::SenderKind.eq("collector"))
+        .filter(credential::Column::RevokedAt.is_null())
+        .filter(credential::Column::LastUsedAt.is_not_null())
+        .all(db)
+        .await?;
+    let mut events = Vec::new();
+    for c in collectors {
+        let Some(last) = c.last_used_at else { continue };
+        let open = alert::Entity::find()
+            .filter(alert::Column::CollectorId.eq(c.id))
+            .filter(alert::Column::Code.eq("collector_offline"))
+            .filter(alert::Column::State.ne(state::CLEARED))
+            .one(db)
+            .await?;
+        if open.is_some() {
+            continue;
+        }
+        let site = site::Entity::find_by_id(c.site_id).one(db).await?;
+        let reseller_id = site.as_ref().map_or(0, |s| s.reseller_id);
+        let factor = i64::from(thresholds(db, reseller_id).await?.stale_factor);
+        let interval = collector_interval_s(site.as_ref());
+        if (now - last).num_seconds() <= interval * factor {
+            continue;
+        }
+        let owner = AlertOwner {
+            printer_id: None,
+            serial_number: None,
+            collector_id: Some(c.id),
+            site_id: c.site_id,
+            reseller_id,
+        };
+        let r = Raise {
+            code: "collector_offline".into(),
+            severity: Severity::Major,
+            message: format!(
+                "data collector {} has not uploaded since {} (polls every {} min)",
+                c.sender_id,
+                last.to_rfc3339(),
+                interval / 60
+            ),
+            source: crate::domain::alerts::AlertSource::Derived,
+            seen_at: now,
+        };
+        if let Some(e) = raise_one(db, &owner, None, &r, now).await? {
+            events.push(e);
+        }
+    }
+    Ok(events)
+}
+
+/// A collector uploaded: clear its `collector_offline` alert, if any.
+pub async fn collector_seen<C: ConnectionTrait>(
+    db: &C,
+    collector_id: i64,
+    site_id: i64,
+    reseller_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<AlertEvent>, DbErr> {
+    let owner = AlertOwner {
+        printer_id: None,
+        serial_number: None,
+        collector_id: Some(collector_id),
+        site_id,
+        reseller_id,
+    };
+    let mut eval = Evaluation::default();
+    eval.evaluated.insert("collector_offline");
+    apply(db, &owner, &eval, now).await
+}
+
 /// Raise `stopped_reporting` for every printer silent for longer than its
-/// reseller's factor times its expected interval.
+/// reseller's factor times its expected interval, and `collector_offline`
+/// for silent collectors.
 async fn sweep<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> Result<Vec<AlertEvent>, DbErr> {
+    let mut events = sweep_collectors(db, now).await?;
     let printers = printer::Entity::find()
         .filter(printer::Column::LastUploadAt.is_not_null())
         .order_by_asc(printer::Column::Id)
@@ -432,7 +521,6 @@ async fn sweep<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> Result<Vec<Ale
         .collect();
     let mut site_reseller: HashMap<i64, i64> = HashMap::new();
     let mut factors: HashMap<i64, u32> = HashMap::new();
-    let mut events = Vec::new();
     for p in printers {
         let Some(last) = p.last_upload_at else {
             continue;

@@ -830,6 +830,18 @@ async fn store_one(
     }
     .update(tx)
     .await?;
+    if up.sender.kind == SenderKind::Collector {
+        events.extend(
+            alerts::collector_seen(
+                tx,
+                up.sender.credential_id,
+                up.sender.site_id,
+                up.sender.reseller_id,
+                up.received_at,
+            )
+            .await?,
+        );
+    }
 
     overlay
         .envelopes

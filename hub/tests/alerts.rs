@@ -424,7 +424,55 @@ async fn stopped_reporting_raises_and_clears(backend: Backend) {
     assert!(open(&list), "cleared when it reports again: {list}");
 }
 
+async fn collector_offline_raises_and_clears(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let hub = TestHub::start_with(backend, |s| s.actors.sweep_interval_ms = 100).await;
+    let (_, site) = hub.tenant("R", "collector-site").await;
+    let collector = hub.collector(site).await;
+    let (s, _, _) = hub
+        .post_envelope(collector.seal(&payload(vec![report("COL-P1", &[], 1, 1)])))
+        .await;
+    assert_eq!(s, 200);
+    // Its last upload was 7 hours ago: more than twice the default 180-minute poll.
+    let db = hub.db().await;
+    let ago = (Utc::now() - chrono::Duration::hours(7)).to_rfc3339();
+    db.execute_unprepared(&format!(
+        "UPDATE credentials SET last_used_at = '{ago}' WHERE sender_id = '{}'",
+        collector.id
+    ))
+    .await
+    .unwrap();
+    let open = |v: &Value| {
+        v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["code"] == "collector_offline")
+    };
+    let mut raised = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, list) = hub
+            .admin_get(&format!("/api/v1/alerts?site={site}&state=open"))
+            .await;
+        if open(&list) {
+            raised = true;
+            break;
+        }
+    }
+    assert!(raised, "collector offline raised");
+    let (s, _, _) = hub
+        .post_envelope(collector.seal(&payload(vec![report("COL-P1", &[], 2, 2)])))
+        .await;
+    assert_eq!(s, 200);
+    let (_, list) = hub
+        .admin_get(&format!("/api/v1/alerts?site={site}&state=open"))
+        .await;
+    assert!(!open(&list), "cleared when it uploads again: {list}");
+}
+
 on_both_backends!(
+    collector_offline_raises_and_clears,
     boot_alert_reaches_sse_and_webhook,
     repeats_count_and_lifecycle,
     reconnect_with_last_event_id_gets_exactly_the_missed_events,
