@@ -14,6 +14,9 @@ command -v ippeveprinter >/dev/null 2>&1 || need_pkgs+=(cups-ipp-utils)
 command -v ipptool >/dev/null 2>&1 || need_pkgs+=(cups-ipp-utils)
 command -v avahi-daemon >/dev/null 2>&1 || need_pkgs+=(avahi-daemon)
 command -v dbus-daemon >/dev/null 2>&1 || need_pkgs+=(dbus)
+# Portal browser tests: Debian's headless Chromium and its WebDriver (never a downloaded browser).
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_pkgs+=(chromium-driver)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "==> installing peers: ${need_pkgs[*]}"

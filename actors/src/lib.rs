@@ -17,6 +17,7 @@
 
 pub mod aggregate;
 pub mod alerts;
+pub mod billing;
 pub mod domain;
 pub mod fleet;
 pub mod ingest;

@@ -16,6 +16,7 @@ pub mod demo;
 pub mod error;
 pub mod files;
 pub mod metrics;
+pub mod portal;
 pub mod routes;
 pub mod settings;
 pub mod state;

@@ -95,7 +95,10 @@ impl Sse {
 }
 
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(String, String, String, Vec<u8>)>>>);
+struct Received(Arc<Mutex<Vec<Delivery>>>);
+
+/// Event id, timestamp, signature and body of one webhook request.
+type Delivery = (String, String, String, Vec<u8>);
 
 async fn receiver(received: Received) -> (u16, actix_web::dev::ServerHandle) {
     let data = web::Data::new(received);

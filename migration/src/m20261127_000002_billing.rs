@@ -13,7 +13,7 @@
 //! `level` is `x` (one printer, split by the job dimensions), `p` (one
 //! printer), `s` (one site, `printer_id = 0`) or `r` (one reseller,
 //! `printer_id = site_id = 0`); `grain` is `d` (a UTC day) or `m` (a UTC
-//! month, `bucket` = its first day); absent dimensions are `''`, never
+//! month, `bucket` = its first day; level `x` has day rows only); absent dimensions are `''`, never
 //! NULL, so that the unique index sees them as equal.
 
 // `async_trait` signatures must match the trait exactly, hidden lifetimes included.

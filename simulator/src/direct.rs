@@ -221,6 +221,49 @@ impl DirectPrinter {
         self.stats.produced += 1;
     }
 
+    /// Simulate up to `to` like [`advance_to`](Self::advance_to) but drop the
+    /// payloads instead of queueing them (see [`replay`](Self::replay)).
+    fn skip_to(&mut self, to: Timestamp) {
+        let mut device = lock(&self.device);
+        self.firmware.run_until(&mut device, to);
+    }
+
+    /// [`upload_pending`](Self::upload_pending) while replaying: the firmware
+    /// forgets what it holds, nothing is queued.
+    fn skip_pending(&mut self) {
+        let device = lock(&self.device);
+        let at = device.now();
+        self.firmware.upload_now(&device, at);
+    }
+
+    /// Bring a printer built at its original start instant back to where an
+    /// earlier run left it, without sending anything: simulate to each of
+    /// `stops` (the instants at which earlier runs ended with
+    /// [`upload_pending`](Self::upload_pending)) and let the firmware forget
+    /// its pending data there, then simulate to `until`; every payload on the
+    /// way is dropped, because the hub already has it.
+    ///
+    /// Deterministic: devices and firmware do not depend on how simulated time
+    /// was cut into steps, so the replayed state equals the earlier run's state
+    /// and later uploads continue it (the same next jobs, lifetime counters that
+    /// keep growing). Stops after `until` are ignored.
+    ///
+    /// Afterwards batch ids are drawn from `batch_seed` (and the serial number),
+    /// so this run never reuses an earlier run's batch id: if the earlier run
+    /// sent more than it recorded, the hub gets those jobs again under new batch
+    /// ids and counts them once by job UUID, instead of answering `duplicate`
+    /// to an upload whose content differs.
+    pub fn replay(&mut self, stops: &[Timestamp], until: Timestamp, batch_seed: u64) {
+        for stop in stops.iter().filter(|s| **s <= until) {
+            self.skip_to(*stop);
+            self.skip_pending();
+        }
+        self.skip_to(until);
+        let seed = derive_seed(batch_seed, &self.serial);
+        self.firmware
+            .reseed_batch_ids(derive_seed(seed, "batch ids"));
+    }
+
     /// Send queued uploads in order until the outbox is empty, the head is
     /// backing off, or an attempt fails. Returns how many were delivered.
     pub async fn flush(&mut self, hub: &HubClient) -> usize {
@@ -390,6 +433,40 @@ impl DirectFleet {
             })
             .collect();
         Self::new(printers, hub, start)
+    }
+
+    /// The printers of several fleet files (e.g. one per site, see
+    /// [`crate::fleet::provision_site`]), switched on at `start`, as one fleet.
+    pub fn from_fleet_files(
+        files: &[FleetFile],
+        hub: HubClient,
+        start: Timestamp,
+        options: &FleetOptions,
+    ) -> Self {
+        let printers = files
+            .iter()
+            .flat_map(|f| f.printers.iter().cloned())
+            .collect();
+        let merged = FleetFile {
+            hub: hub.base_url().to_owned(),
+            reseller_id: serde_json::Value::Null,
+            site_id: serde_json::Value::Null,
+            account_name: String::new(),
+            seed: options.run_seed,
+            printers,
+        };
+        Self::from_fleet_file(&merged, hub, start, options)
+    }
+
+    /// Bring a fleet built at its original start instant back to where an
+    /// earlier run left it, without sending anything; see [`DirectPrinter::replay`].
+    pub fn replay(&mut self, stops: &[Timestamp], until: Timestamp, batch_seed: u64) {
+        for p in self.printers.iter_mut().flatten() {
+            p.replay(stops, until, batch_seed);
+        }
+        if until > self.now {
+            self.now = until;
+        }
     }
 
     /// The printers.

@@ -148,6 +148,14 @@ impl Firmware {
         &self.triggers
     }
 
+    /// Draw later batch ids from `seed`. A resumed simulation (see
+    /// [`crate::direct::DirectFleet::replay`]) must not reuse the batch ids of
+    /// an earlier run: the hub answers `duplicate` to a known batch id whatever
+    /// the payload holds.
+    pub fn reseed_batch_ids(&mut self, seed: u64) {
+        self.rng = SimRng::new(seed);
+    }
+
     /// Jobs waiting for the next usage upload.
     pub fn pending_jobs(&self) -> &[JobRecord] {
         &self.pending_jobs

@@ -2,9 +2,10 @@
 //! admin API, and the fleet file that remembers the result.
 //!
 //! Provisioning creates one reseller, one site (customer account) and
-//! registers every printer as direct-connected; the secrets the hub returns
-//! (shown once) are kept in the [`FleetFile`] so a later run can reuse the
-//! same printers (`ppu-sim run --fleet FILE`).
+//! registers every printer as direct-connected ([`provision`]), or adds a site
+//! with its printers to an existing reseller ([`provision_site`]); the secrets
+//! the hub returns (shown once) are kept in the [`FleetFile`] so a later run
+//! can reuse the same printers (`ppu-sim run --fleet FILE`).
 
 use std::path::Path;
 
@@ -275,31 +276,60 @@ pub async fn provision(
     request: &ProvisionRequest,
 ) -> Result<FleetFile, AdminError> {
     let reseller_id = admin.create_reseller(&request.reseller_name).await?;
+    let printers = plan(request.printers, request.seed, &request.models);
+    provision_site(
+        admin,
+        &reseller_id,
+        &request.account_name,
+        &request.site_name,
+        &printers,
+        request.seed,
+    )
+    .await
+}
+
+/// Create a site (customer account) under an existing reseller and register
+/// `printers` (e.g. a slice of one [`plan`], so serial numbers stay unique
+/// over several sites) there as direct-connected printers.
+///
+/// A fleet spread over several resellers and sites is several fleet files,
+/// one per site; [`crate::direct::DirectFleet::from_fleet_files`] drives them together.
+///
+/// # Errors
+/// The first [`AdminError`]; printers registered before it stay registered.
+pub async fn provision_site(
+    admin: &AdminClient,
+    reseller_id: &Value,
+    account_name: &str,
+    site_name: &str,
+    printers: &[(ModelId, String)],
+    seed: u64,
+) -> Result<FleetFile, AdminError> {
     let site_id = admin
-        .create_site(&reseller_id, &request.account_name, &request.site_name)
+        .create_site(reseller_id, account_name, site_name)
         .await?;
-    let mut printers = Vec::with_capacity(request.printers);
-    for (model, serial) in plan(request.printers, request.seed, &request.models) {
-        let reg = admin.register_printer(&site_id, &serial).await?;
+    let mut registered = Vec::with_capacity(printers.len());
+    for (model, serial) in printers {
+        let reg = admin.register_printer(&site_id, serial).await?;
         tracing::info!(serial = %serial, model = %model, "printer registered");
-        printers.push(FleetPrinter {
+        registered.push(FleetPrinter {
             sender_id: if reg.sender_id.is_empty() {
                 serial.clone()
             } else {
                 reg.sender_id
             },
-            serial_number: serial,
-            model,
+            serial_number: serial.clone(),
+            model: *model,
             secret: reg.secret,
         });
     }
     Ok(FleetFile {
         hub: admin.base_url.clone(),
-        reseller_id,
+        reseller_id: reseller_id.clone(),
         site_id,
-        account_name: request.account_name.clone(),
-        seed: request.seed,
-        printers,
+        account_name: account_name.to_owned(),
+        seed,
+        printers: registered,
     })
 }
 

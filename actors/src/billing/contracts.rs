@@ -179,7 +179,13 @@ pub async fn create(
 ) -> Result<Contract, BillingError> {
     let tx = db.begin_write().await?;
     let (reseller_id, site_id) = owner_of(&tx, spec.scope).await?;
-    if let Some(until) = closed_until(&tx, spec.scope).await?
+    // A printer contract carves the printer out of its site's statements, so
+    // it may not reach into the site's closed periods either.
+    let mut until = closed_until(&tx, spec.scope).await?;
+    if let ContractScope::Printer(_) = spec.scope {
+        until = until.max(closed_until(&tx, ContractScope::Site(site_id)).await?);
+    }
+    if let Some(until) = until
         && spec.effective_from < until
     {
         return Err(BillingError::conflict(
@@ -259,6 +265,11 @@ pub async fn create(
     .insert(&tx)
     .await?;
     tx.commit().await?;
-    tracing::info!(contract_id = row.id, scope = row.scope, site_id, "contract created");
+    tracing::info!(
+        contract_id = row.id,
+        scope = row.scope,
+        site_id,
+        "contract created"
+    );
     Ok(Contract::from_row(row)?)
 }

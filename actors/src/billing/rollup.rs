@@ -4,7 +4,11 @@
 //! transaction that stores it, to rows keyed by day and by month at four
 //! levels: `x` (one printer, split by media type, print category, account
 //! id and project id), `p` (one printer), `s` (one site) and `r` (one
-//! reseller). Ink per color goes to a twin table on the same key. So a
+//! reseller). Level `x` keeps day rows only: it is by far the widest (one
+//! row per printer, day and combination of dimensions, ink per color on
+//! top), month rows would add a third to every upload's writes, and what
+//! reads it (statements of one site or printer, totals split by a job
+//! dimension) reads few enough day rows. Ink per color goes to a twin table on the same key. So a
 //! year of a reseller is 12 rows at level `r`, a year by printer 12 rows
 //! per printer at level `p`, and anything split by a job dimension reads
 //! level `x`. All levels are sums of the same cells; the property test in
@@ -18,12 +22,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ppu_entities::job;
-use sea_orm::sea_query::{
-    Alias, Condition, Expr, ExprTrait, OnConflict, Query, SelectStatement,
-};
-use sea_orm::{
-    ActiveValue, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement,
-};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, OnConflict, Query, SelectStatement};
+use sea_orm::{ActiveValue, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement};
 
 use crate::domain::billing::{
     Basis, BucketRange, Cell, Dims, Grain, InkMeasures, Measures, job_cell, meter_cells,
@@ -111,6 +111,10 @@ impl Pending {
                 Grain::Month => month_start(day),
             };
             for level in [Level::Cube, Level::Printer, Level::Site, Level::Reseller] {
+                if level == Level::Cube && grain == Grain::Month {
+                    // The cube is the widest level: it keeps days only (see module docs).
+                    continue;
+                }
                 let key = Key {
                     printer_id: if matches!(level, Level::Cube | Level::Printer) {
                         p.id
@@ -121,7 +125,11 @@ impl Pending {
                     basis: basis.as_str(),
                     grain,
                     bucket,
-                    site_id: if level == Level::Reseller { 0 } else { p.site_id },
+                    site_id: if level == Level::Reseller {
+                        0
+                    } else {
+                        p.site_id
+                    },
                     reseller_id: p.reseller_id,
                     dims: if level == Level::Cube {
                         cell.dims.clone()
@@ -230,7 +238,10 @@ pub async fn add_to_rollups<C: ConnectionTrait>(
         // Closing a period waits until this transaction commits (see billing docs).
         db.execute_raw(Statement::from_string(
             DbBackend::Postgres,
-            format!("SELECT pg_advisory_xact_lock_shared({})", super::CLOSE_LOCK_KEY),
+            format!(
+                "SELECT pg_advisory_xact_lock_shared({})",
+                super::CLOSE_LOCK_KEY
+            ),
         ))
         .await?;
     }
@@ -603,7 +614,10 @@ pub async fn query_ink<C: ConnectionTrait>(
         read_group(&row, &group, &mut r)?;
         r.ink = InkMeasures {
             ink_ul: nonneg(row.try_get::<Option<i64>>("", "ink_ul")?.unwrap_or(0)),
-            non_hp_ink_ul: nonneg(row.try_get::<Option<i64>>("", "non_hp_ink_ul")?.unwrap_or(0)),
+            non_hp_ink_ul: nonneg(
+                row.try_get::<Option<i64>>("", "non_hp_ink_ul")?
+                    .unwrap_or(0),
+            ),
         };
         out.push(r);
     }
@@ -639,6 +653,6 @@ pub async fn query_cells<C: ConnectionTrait>(
         entry.1.add(&r.to_cell());
     }
     let mut out: Vec<_> = cells.into_values().collect();
-    out.sort_by(|a, b| key(&a.0).cmp(&key(&b.0)));
+    out.sort_by_key(|a| key(&a.0));
     Ok(out)
 }

@@ -195,7 +195,9 @@ async fn watermarks<C: ConnectionTrait>(db: &C) -> Result<Watermarks, DbErr> {
     let job = db.query_one_raw(max("jobs")).await?;
     let reading = db.query_one_raw(max("counter_readings")).await?;
     let get = |r: Option<sea_orm::QueryResult>| -> Result<i64, DbErr> {
-        Ok(r.map(|r| r.try_get::<i64>("", "m")).transpose()?.unwrap_or(0))
+        Ok(r.map(|r| r.try_get::<i64>("", "m"))
+            .transpose()?
+            .unwrap_or(0))
     };
     Ok(Watermarks {
         job: get(job)?,
@@ -317,7 +319,6 @@ pub(crate) async fn cells<C: ConnectionTrait>(
     span: Span,
     extra: RowFilter,
     group: &[GroupCol],
-    days_only: bool,
 ) -> Result<Vec<(RollupRow, Cell)>, DbErr> {
     let mut filter = ctx.filter();
     filter.reseller_id = filter.reseller_id.or(extra.reseller_id);
@@ -325,7 +326,8 @@ pub(crate) async fn cells<C: ConnectionTrait>(
     filter.printer_id = filter.printer_id.or(extra.printer_id);
     let carve = ctx.carveouts_in(span);
     let cuts: Vec<NaiveDate> = carve.iter().flat_map(|(_, s)| [s.start, s.end]).collect();
-    let buckets = cover(span, &cuts, days_only);
+    // Level `x` has day rows only.
+    let buckets = cover(span, &cuts, true);
     let mut query_group: Vec<GroupCol> = group.to_vec();
     if !carve.is_empty() {
         for g in [GroupCol::Printer, GroupCol::Bucket] {
@@ -347,7 +349,12 @@ pub(crate) async fn cells<C: ConnectionTrait>(
     }
     // Buckets never cross a carve-out boundary (they were cut there), so a
     // bucket's first day says whether the whole bucket is carved out.
-    type K = (i64, i64, Option<(crate::domain::billing::Grain, NaiveDate)>, crate::domain::billing::Dims);
+    type K = (
+        i64,
+        i64,
+        Option<(crate::domain::billing::Grain, NaiveDate)>,
+        crate::domain::billing::Dims,
+    );
     let mut kept: BTreeMap<K, (RollupRow, Cell)> = BTreeMap::new();
     for (mut row, cell) in rows {
         let day = row.bucket.map(|(_, d)| d).unwrap_or(span.start);
@@ -398,7 +405,7 @@ pub(crate) async fn rate_period<C: ConnectionTrait>(
     for (c, seg) in ctx.segments(period) {
         let group: &[GroupCol] = if needs_dims(c) { &GroupCol::DIMS } else { &[] };
         let basis = c.terms.basis;
-        let used: Vec<Cell> = cells(db, ctx, basis, seg, RowFilter::default(), group, false)
+        let used: Vec<Cell> = cells(db, ctx, basis, seg, RowFilter::default(), group)
             .await?
             .into_iter()
             .map(|(_, c)| c)
@@ -406,7 +413,7 @@ pub(crate) async fn rate_period<C: ConnectionTrait>(
         let metered: Vec<Cell> = if basis == Basis::Meter {
             used.clone()
         } else {
-            cells(db, ctx, Basis::Meter, seg, RowFilter::default(), &[], false)
+            cells(db, ctx, Basis::Meter, seg, RowFilter::default(), &[])
                 .await?
                 .into_iter()
                 .map(|(_, c)| c)
@@ -866,8 +873,8 @@ async fn evidence_items<C: ConnectionTrait>(
             });
             continue;
         };
-        let metered = sel.always_metered()
-            || basis_of.get(&line.contract_id).copied() == Some(Basis::Meter);
+        let metered =
+            sel.always_metered() || basis_of.get(&line.contract_id).copied() == Some(Basis::Meter);
         let source = if metered {
             Source::Readings
         } else {
@@ -888,9 +895,8 @@ async fn evidence_items<C: ConnectionTrait>(
             },
         };
         let key = (source, span, ids);
-        if !cache.contains_key(&key) {
-            let recs = records(db, ctx, source, span, ids).await?;
-            cache.insert(key, recs);
+        if let std::collections::hash_map::Entry::Vacant(e) = cache.entry(key) {
+            e.insert(records(db, ctx, source, span, ids).await?);
         }
         let mut sum: i64 = 0;
         for r in &cache[&key] {

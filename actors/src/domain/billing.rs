@@ -753,7 +753,7 @@ impl Metric {
 
     /// A raw quantity in the billing unit, exactly.
     pub fn to_unit(self, raw: u64) -> Decimal {
-        Decimal::from(raw) / Decimal::from(self.raw_per_unit())
+        (Decimal::from(raw) / Decimal::from(self.raw_per_unit())).normalize()
     }
 
     fn label(self) -> &'static str {

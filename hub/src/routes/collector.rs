@@ -37,9 +37,7 @@ use ppu_protocol::envelope::{self, DecodeError, Header, Limits, SenderKeys, Send
 use ppu_protocol::model::Payload;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
 
 use crate::error::ApiError;

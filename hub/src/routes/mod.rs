@@ -22,5 +22,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(admin::configure)
         .configure(alerts::configure)
         .configure(billing::configure)
-        .configure(collector::configure);
+        .configure(collector::configure)
+        .configure(crate::portal::configure);
 }
