@@ -61,8 +61,8 @@ fn row(v: &Viewer, a: &alert::Model, serial: Option<&str>) -> String {
         other => html::badge("warn", other),
     };
     format!(
-        "<tr id=\"alert-{id}\" data-state=\"{st}\"><td>{sev}</td><td>{printer}</td><td><code>{code}</code></td><td>{msg}</td>\
-<td class=\"state\">{state}</td><td>{first}</td><td>{last}</td><td>{occ}</td><td class=\"actions\">{actions}</td></tr>",
+        "<tr id=\"alert-{id}\" data-state=\"{st}\"><td>{sev}</td><td>{printer}</td><td>{msg}<br><code>{code}</code></td>\
+<td class=\"state\">{state}</td><td>{first}<br><span class=\"muted\">last {last}</span></td><td>{occ}</td><td class=\"actions\">{actions}</td></tr>",
         id = a.id,
         st = e(&a.state),
         sev = html::badge(html::severity_kind(&a.severity), &a.severity),
@@ -160,8 +160,8 @@ pub async fn page(
 <p id=\"alert-message\" role=\"alert\" class=\"error\" hidden></p>\
 <div class=\"table-wrap\"><table id=\"alerts\" data-stream=\"{stream}\" data-by=\"{by}\" data-operate=\"{operate}\">\
 <caption class=\"sr-only\">Open alerts, newest first; new alerts appear at the top without reloading</caption><thead><tr>\
-<th scope=\"col\">Severity</th><th scope=\"col\">Printer</th><th scope=\"col\">Code</th><th scope=\"col\">Message</th>\
-<th scope=\"col\">State</th><th scope=\"col\">First seen</th><th scope=\"col\">Last seen</th><th scope=\"col\">Count</th><th scope=\"col\">Actions</th>\
+<th scope=\"col\">Severity</th><th scope=\"col\">Printer</th><th scope=\"col\">Alert</th>\
+<th scope=\"col\">State</th><th scope=\"col\">Seen</th><th scope=\"col\">Count</th><th scope=\"col\">Actions</th>\
 </tr></thead><tbody>{body_rows}</tbody></table></div>\
 <p id=\"no-alerts\" class=\"muted\"{hidden}>No open alerts.</p>",
         stream = e(&stream),

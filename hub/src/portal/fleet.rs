@@ -110,7 +110,7 @@ pub(super) fn low_consumables(
         let low = c.level_pct.is_some_and(|p| p <= t.cartridge_low_pct);
         if bad_state || low {
             let detail = match c.level_pct {
-                Some(p) => format!("{p} %"),
+                Some(p) => format!("{p}\u{a0}%"),
                 None => consumable_state(c.state).to_owned(),
             };
             out.push((label, detail));
@@ -130,7 +130,7 @@ pub(super) fn low_consumables(
         let weak = h.health_pct.is_some_and(|p| p < t.printhead_health_min_pct);
         if bad_state || weak {
             let detail = match h.health_pct {
-                Some(p) => format!("health {p} %"),
+                Some(p) => format!("health {p}\u{a0}%"),
                 None => consumable_state(h.state).to_owned(),
             };
             out.push((label, detail));
@@ -331,7 +331,7 @@ pub async fn overview(state: web::Data<AppState>, req: HttpRequest) -> Page {
             format!(
                 "<div class=\"table-wrap\"><table><caption class=\"sr-only\">Printers of {name}</caption><thead><tr>\
 <th scope=\"col\">Serial number</th><th scope=\"col\">Model</th><th scope=\"col\">State</th>\
-<th scope=\"col\">Last seen</th><th scope=\"col\">Open alerts</th><th scope=\"col\">Consumables needing attention</th>\
+<th scope=\"col\">Last seen</th><th scope=\"col\">Open alerts</th><th scope=\"col\">Consumables</th>\
 </tr></thead><tbody>{rows}</tbody></table></div>",
                 name = e(&s.name)
             )
@@ -343,10 +343,14 @@ pub async fn overview(state: web::Data<AppState>, req: HttpRequest) -> Page {
         let site_alerts = alerts_by_site.get(&s.id).copied().unwrap_or(0);
         sections.push_str(&format!(
             "<section class=\"card\" aria-labelledby=\"site-{id}\"><h2 id=\"site-{id}\"><a href=\"/portal/sites/{id}\">{name}</a> \
-<span class=\"muted\">({account})</span>{reseller}</h2><p class=\"muted\">{n} printer(s) · {site_alerts} open alert(s)</p>{table}</section>",
+{account}{reseller}</h2><p class=\"muted\">{n} printer(s) · {site_alerts} open alert(s)</p>{table}</section>",
             id = s.id,
             name = e(&s.name),
-            account = e(&s.account_name),
+            account = if s.account_name == s.name {
+                String::new()
+            } else {
+                format!(" <span class=\"muted\">({})</span>", e(&s.account_name))
+            },
             n = list.len(),
         ));
     }
@@ -698,9 +702,11 @@ pub(super) fn table_or_none(rows: &str, head: &str, none: &str) -> String {
     )
 }
 
-/// Microlitres as millilitres with one decimal.
+/// Microlitres as millilitres: exact, at least one decimal.
 pub(super) fn ml(ul: u64) -> String {
-    format!("{}.{}", ul / 1000, (ul % 1000) / 100)
+    let frac = format!("{:03}", ul % 1000);
+    let frac = frac.trim_end_matches('0');
+    format!("{}.{}", ul / 1000, if frac.is_empty() { "0" } else { frac })
 }
 
 /// Square millimetres as square metres with two decimals.
@@ -786,7 +792,9 @@ mod tests {
 
     #[test]
     fn units() {
-        assert_eq!(ml(12_345), "12.3");
+        assert_eq!(ml(12_345), "12.345");
+        assert_eq!(ml(46_800), "46.8");
+        assert_eq!(ml(10), "0.01");
         assert_eq!(ml(0), "0.0");
         assert_eq!(m2(1_234_567), "1.23");
         assert_eq!(humanize_secs(10_800), "3 h");

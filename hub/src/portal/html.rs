@@ -105,7 +105,7 @@ pub fn severity_kind(sev: &str) -> &'static str {
 pub fn meter(label: &str, pct: Option<u8>, low: u8) -> String {
     match pct {
         Some(p) => format!(
-            "<meter min=\"0\" max=\"100\" low=\"{low}\" high=\"{high}\" optimum=\"100\" value=\"{p}\" aria-label=\"{l}\">{p} %</meter> <span class=\"level\">{p} %</span>",
+            "<meter min=\"0\" max=\"100\" low=\"{low}\" high=\"{high}\" optimum=\"100\" value=\"{p}\" aria-label=\"{l}\">{p} %</meter> <span class=\"level\">{p}&nbsp;%</span>",
             low = low.min(99) + 1,
             high = (u16::from(low) * 2).clamp(2, 100),
             l = e(label),

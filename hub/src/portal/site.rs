@@ -182,11 +182,15 @@ async fn render(
                 })
                 .collect();
             format!(
-                "<tr><th scope=\"row\">{name}</th><td><code>{id}</code></td><td>{status}</td><td>{last} <span class=\"muted\">{ago}</span></td><td>{created}</td><td>{alerts}</td></tr>",
+                "<tr><th scope=\"row\">{name}</th><td><code>{id}</code></td><td>{status}</td><td>{last}{ago}</td><td>{created}</td><td>{alerts}</td></tr>",
                 name = e(&c.name),
                 id = e(&c.sender_id),
                 last = html::time(c.last_used_at),
-                ago = e(&html::ago(c.last_used_at, now)),
+                ago = if c.last_used_at.is_some() {
+                    format!(" <span class=\"muted\">{}</span>", e(&html::ago(c.last_used_at, now)))
+                } else {
+                    String::new()
+                },
                 created = html::time(Some(c.created_at)),
                 alerts = if alerts.is_empty() { "<span class=\"muted\">none</span>".to_owned() } else { format!("<ul class=\"plain\">{alerts}</ul>") },
             )
@@ -274,13 +278,17 @@ then optionally a scheme ({schemes}; default ledm-https) and ports (<code>631,86
 <p><a href=\"/portal/alerts?site={}\">Alerts of this site</a> · <a href=\"/portal/usage?scope=site&amp;id={}\">Usage of this site</a></p></section>",
         super::fleet::table_or_none(
             &prow,
-            "<th scope=\"col\">Serial number</th><th scope=\"col\">Model</th><th scope=\"col\">State</th><th scope=\"col\">Last seen</th><th scope=\"col\">Consumables needing attention</th>",
+            "<th scope=\"col\">Serial number</th><th scope=\"col\">Model</th><th scope=\"col\">State</th><th scope=\"col\">Last seen</th><th scope=\"col\">Consumables</th>",
             "No printers registered at this site yet."
         ),
         s.id,
         s.id,
     ));
-    let title = format!("Site {} ({})", s.name, s.account_name);
+    let title = if s.name == s.account_name {
+        format!("Site {}", s.name)
+    } else {
+        format!("Site {} ({})", s.name, s.account_name)
+    };
     Ok(HttpResponse::build(status)
         .content_type(ContentType::html())
         .body(html::page(v, Nav::Fleet, &title, &body)))
@@ -382,8 +390,10 @@ fn build_config(site: &site::Model, form: &ConfigForm) -> Result<CollectorConfig
 /// Field names of the file format, as the form labels them.
 fn explain(msg: &str) -> String {
     let m = msg
-        .replace("job_poll_interval_s", "the job poll interval (seconds)")
-        .replace("poll_interval_minutes", "the collection interval (minutes)")
+        .replace("job_poll_interval_s = ", "the job poll interval of ")
+        .replace("poll_interval_minutes = ", "the collection interval of ")
+        .replace("job_poll_interval_s", "the job poll interval")
+        .replace("poll_interval_minutes", "the collection interval")
         .replace("hub_url", "the hub address");
     let mut c = m.chars();
     match c.next() {
@@ -506,7 +516,7 @@ mod tests {
     fn invalid_input_is_explained() {
         let err = build_config(&site_model(), &form("5", "")).unwrap_err();
         assert!(
-            err.contains("collection interval (minutes) = 5 is too short"),
+            err.contains("collection interval of 5 is too short"),
             "{err}"
         );
         let err = build_config(&site_model(), &form("abc", "")).unwrap_err();

@@ -68,11 +68,10 @@
     return el("tr", { id: "alert-" + a.id, "data-state": a.state }, [
       el("td", {}, [badge(severityKind(a.severity), a.severity)]),
       el("td", {}, [printer]),
-      el("td", {}, [el("code", {}, [a.code])]),
-      el("td", {}, [a.message]),
+      el("td", {}, [a.message, el("br"), el("code", {}, [a.code])]),
       el("td", { "class": "state" }, [state]),
-      el("td", {}, [timeEl(a.first_seen)]),
-      el("td", {}, [timeEl(a.last_seen)]),
+      el("td", {}, [timeEl(a.first_seen), el("br"),
+        el("span", { "class": "muted" }, ["last ", timeEl(a.last_seen)])]),
       el("td", {}, [String(a.occurrences)]),
       actions
     ]);
