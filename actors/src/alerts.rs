@@ -480,12 +480,16 @@ async fn sweep_collectors<C: ConnectionTrait>(
     Ok(events)
 }
 
-/// A collector uploaded: clear its `collector_offline` alert, if any.
+/// A collector uploaded: clear its `collector_offline` alert, if any, and
+/// raise (or clear) `collector_spool_full` from its own report: a spool that
+/// reached its size limit while the hub was unreachable is said loudly here,
+/// on the first upload that gets through.
 pub async fn collector_seen<C: ConnectionTrait>(
     db: &C,
     collector_id: i64,
     site_id: i64,
     reseller_id: i64,
+    report: Option<&ppu_protocol::model::CollectorReport>,
     now: DateTime<Utc>,
 ) -> Result<Vec<AlertEvent>, DbErr> {
     let owner = AlertOwner {
@@ -497,6 +501,23 @@ pub async fn collector_seen<C: ConnectionTrait>(
     };
     let mut eval = Evaluation::default();
     eval.evaluated.insert("collector_offline");
+    if let Some(r) = report {
+        eval.evaluated.insert("collector_spool_full");
+        if r.spool_full {
+            eval.raise.push(Raise {
+                code: "collector_spool_full".into(),
+                severity: Severity::Major,
+                message: format!(
+                    "data collector spool reached its size limit while the hub was unreachable \
+                     ({} envelopes, {} bytes waiting): new polls are held back on the collector \
+                     until the spool drains",
+                    r.spool_entries, r.spool_bytes
+                ),
+                source: crate::domain::alerts::AlertSource::Derived,
+                seen_at: now,
+            });
+        }
+    }
     apply(db, &owner, &eval, now).await
 }
 

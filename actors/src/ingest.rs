@@ -837,6 +837,7 @@ async fn store_one(
                 up.sender.credential_id,
                 up.sender.site_id,
                 up.sender.reseller_id,
+                up.payload.collector.as_ref(),
                 up.received_at,
             )
             .await?,

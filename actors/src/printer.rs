@@ -301,15 +301,17 @@ impl Handler<ApplyUpdate> for PrinterActor {
         self.queued.fetch_sub(1, Ordering::AcqRel);
         self.last_activity = Instant::now();
         let update = msg.0;
-        if !self.state.apply(&update) {
-            return AtomicResponse::new(Box::pin(fut::ready(())));
-        }
+        // Already included when this actor hydrated past it (it was started by
+        // this very update). Forward anyway: whether the site has it is the
+        // site's watermark to decide, and the site may have hydrated before
+        // the upload was committed.
+        let _newly_applied = self.state.apply(&update);
         if update.printer.site_id != self.site_id {
             self.site_id = update.printer.site_id;
             self.reseller_id = update.printer.reseller_id;
         }
         let delta = UsageDelta {
-            mark: self.state.watermark,
+            mark: Watermark::new(update.upload_id, update.printer.id),
             usage: update.usage,
             at: update.received_at,
         };

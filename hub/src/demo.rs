@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Application;
-use crate::settings::Settings;
+use crate::settings::{MetricsConfig, Settings};
 
 /// The demo's data directory unless `--data-dir` says otherwise.
 pub const DEFAULT_DATA_DIR: &str = "data/demo";
@@ -78,6 +78,27 @@ const TENANTS: &[(&str, &[(&str, &str)])] = &[
 ];
 /// Printers per site; models cycle through the whole catalog.
 const PRINTERS_PER_SITE: usize = 5;
+/// Portal accounts: (email, display name, role, index into [`TENANTS`] for reseller roles).
+const USERS: &[(&str, &str, &str, Option<usize>)] = &[
+    (
+        "admin@ppu-demo.example",
+        "Platform operator",
+        "platform_admin",
+        None,
+    ),
+    (
+        "service@plotterwerk.example",
+        "Service desk",
+        "reseller_admin",
+        Some(0),
+    ),
+    (
+        "billing@wideformat.example",
+        "Billing clerk",
+        "reseller_user",
+        Some(1),
+    ),
+];
 
 /// Options of `ppu-hub demo`.
 #[derive(Debug, Clone, clap::Args)]
@@ -128,6 +149,12 @@ impl DemoArgs {
             data_dir: self.data_dir.clone(),
             // An open `curl -N .../alerts/stream` must not hold Ctrl-C for the default 30 s.
             shutdown_timeout_secs: 5,
+            // No second listener on the fixed metrics port: it would collide with a
+            // `ppu-hub serve` on the same machine and with demos started side by side.
+            metrics: MetricsConfig {
+                listen: String::new(),
+                ..MetricsConfig::default()
+            },
             ..Settings::default()
         }
     }
@@ -138,6 +165,15 @@ impl DemoArgs {
 struct DemoReseller {
     id: Value,
     name: String,
+}
+
+/// A portal account of the demo (the password is generated, kept in the fleet file).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DemoUser {
+    email: String,
+    password: String,
+    /// What the account may see, for the banner.
+    scope: String,
 }
 
 /// The fleet file: what was provisioned and how far the simulation got.
@@ -158,6 +194,9 @@ struct DemoFleet {
     resellers: Vec<DemoReseller>,
     /// One fleet file per site, with the printers' secrets.
     sites: Vec<FleetFile>,
+    /// Portal accounts.
+    #[serde(default)]
+    users: Vec<DemoUser>,
 }
 
 impl DemoFleet {
@@ -355,6 +394,9 @@ async fn start_fleet(args: &DemoArgs, hub: &HubAccess) -> anyhow::Result<(DemoFl
             provision(&hub.admin, args.seed).await?
         }
     };
+    if demo.users.is_empty() {
+        demo.users = create_users(hub, &demo.resellers).await;
+    }
     demo.runs += 1;
     demo.save(&path)?;
 
@@ -382,6 +424,48 @@ async fn start_fleet(args: &DemoArgs, hub: &HubAccess) -> anyhow::Result<(DemoFl
         .context("replaying the fleet")?;
     }
     Ok((demo, fleet))
+}
+
+/// Create the portal accounts with generated passwords. An account that
+/// cannot be created (e.g. it exists, its password lost with an old fleet
+/// file) is left out with a warning: the admin token still works.
+async fn create_users(hub: &HubAccess, resellers: &[DemoReseller]) -> Vec<DemoUser> {
+    let mut users = Vec::new();
+    for (email, name, role, tenant) in USERS {
+        let reseller = tenant.and_then(|i| resellers.get(i));
+        let password = crate::files::random_secret(12);
+        let body = serde_json::json!({
+            "email": email,
+            "name": name,
+            "password": password,
+            "role": role,
+            "reseller_id": reseller.map(|r| r.id.clone()),
+        });
+        let answer = hub
+            .http
+            .post(format!("{}/api/v1/users", hub.base_url))
+            .bearer_auth(&hub.token)
+            .json(&body)
+            .send()
+            .await;
+        match answer {
+            Ok(r) if r.status().is_success() => users.push(DemoUser {
+                email: (*email).to_owned(),
+                password,
+                scope: match reseller {
+                    Some(r) => format!("{} of {}", role.replace('_', " "), r.name),
+                    None => "platform admin: every reseller".to_owned(),
+                },
+            }),
+            Ok(r) => {
+                let status = r.status();
+                let text = r.text().await.unwrap_or_default();
+                tracing::warn!(%email, %status, answer = %text, "cannot create the demo portal account");
+            }
+            Err(e) => tracing::warn!(%email, error = %e, "cannot create the demo portal account"),
+        }
+    }
+    users
 }
 
 fn site_count() -> usize {
@@ -466,6 +550,7 @@ async fn provision_once(
         runs: 0,
         resellers,
         sites,
+        users: Vec::new(),
     })
 }
 
@@ -518,9 +603,13 @@ fn print_banner(args: &DemoArgs, hub: &HubAccess, demo: &DemoFleet) {
         3600.0 / args.speed,
         demo.delivered_until.format("%Y-%m-%d %H:%M UTC")
     );
-    println!("  hub:    {base}  (API under /api/v1; self-signed certificate {ca})");
+    println!("  portal: {base}/portal/  (self-signed certificate {ca})");
+    for (i, u) in demo.users.iter().enumerate() {
+        let label = if i == 0 { "login:" } else { "" };
+        println!("  {label:<7} {} / {}  ({})", u.email, u.password, u.scope);
+    }
     println!(
-        "  login:  admin token {}  (also in {token_file})",
+        "  API:    {base}/api/v1  with admin token {}  (also in {token_file})",
         hub.token
     );
     println!("  data:   {} (SQLite)", args.data_dir.display());

@@ -474,7 +474,73 @@ async fn collector_offline_raises_and_clears(backend: Backend) {
     assert!(!open(&list), "cleared when it uploads again: {list}");
 }
 
+async fn collector_spool_full_is_said_on_reconnect_and_clears(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let (_, site) = hub.tenant("R", "spool-site").await;
+    let collector = hub.collector(site).await;
+    let with_report = |full: bool, seq: u64| {
+        let mut p = payload(vec![report("SPOOL-P1", &[], seq, seq)]);
+        p.collector = Some(ppu_protocol::model::CollectorReport {
+            spool_entries: if full { 42 } else { 0 },
+            spool_bytes: if full { 64 << 20 } else { 0 },
+            spool_full: full,
+            ..Default::default()
+        });
+        p
+    };
+    let spool_alerts = |v: &Value| -> Vec<Value> {
+        v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["code"] == "collector_spool_full")
+            .cloned()
+            .collect()
+    };
+    // A normal upload raises nothing.
+    let (s, _, _) = hub
+        .post_envelope(collector.seal(&with_report(false, 1)))
+        .await;
+    assert_eq!(s, 200);
+    let (_, list) = hub
+        .admin_get(&format!("/api/v1/alerts?site={site}&state=open"))
+        .await;
+    assert!(spool_alerts(&list).is_empty(), "{list}");
+    // The first upload after an outage that filled the spool says so.
+    let (s, _, _) = hub
+        .post_envelope(collector.seal(&with_report(true, 2)))
+        .await;
+    assert_eq!(s, 200);
+    let (_, list) = hub
+        .admin_get(&format!("/api/v1/alerts?site={site}&state=open"))
+        .await;
+    let open = spool_alerts(&list);
+    assert_eq!(open.len(), 1, "{list}");
+    assert_eq!(open[0]["severity"], "major", "{list}");
+    assert!(
+        open[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("42 envelopes"),
+        "{list}"
+    );
+    // Drained: the next report without the flag clears it.
+    let (s, _, _) = hub
+        .post_envelope(collector.seal(&with_report(false, 3)))
+        .await;
+    assert_eq!(s, 200);
+    let (_, list) = hub
+        .admin_get(&format!("/api/v1/alerts?site={site}&state=open"))
+        .await;
+    assert!(spool_alerts(&list).is_empty(), "{list}");
+    let (_, list) = hub
+        .admin_get(&format!("/api/v1/alerts?site={site}&state=cleared"))
+        .await;
+    assert_eq!(spool_alerts(&list).len(), 1, "{list}");
+}
+
 on_both_backends!(
+    collector_spool_full_is_said_on_reconnect_and_clears,
     collector_offline_raises_and_clears,
     boot_alert_reaches_sse_and_webhook,
     repeats_count_and_lifecycle,

@@ -785,3 +785,63 @@ fn the_digest_covers_lines_and_evidence() {
     let rev: Vec<_> = ev.iter().rev().cloned().collect();
     assert_eq!(digest(&canonical_text(&h, &lines, &rev)), d);
 }
+
+#[test]
+fn every_metric_counts_its_own_measure() {
+    // A copy job: 3 pages, 2 copies, 1.2 m of media, 0.5 m² media, 0.25 m² scanned,
+    // 40 µl cyan; a scan job: 0.75 m² scanned.
+    let mut copy = Cell::default();
+    copy.measures = Measures {
+        jobs: 1,
+        copy_jobs: 1,
+        pages: 3,
+        copies: 2,
+        media_length_mm: 1_200,
+        media_area_mm2: 500_000,
+        copy_scan_area_mm2: 250_000,
+        ink_ul: 40,
+        ..Measures::default()
+    };
+    copy.ink.insert(
+        "cyan".into(),
+        InkMeasures {
+            ink_ul: 40,
+            non_hp_ink_ul: 0,
+        },
+    );
+    let mut scan = Cell::default();
+    scan.measures = Measures {
+        jobs: 1,
+        scan_jobs: 1,
+        scan_area_mm2: 750_000,
+        ..Measures::default()
+    };
+    let cells = [copy, scan];
+    let flat = |p: &str| Pricing::Flat { unit_price: dec(p) };
+    let t = terms(
+        vec![
+            charge(Metric::Copies, Filter::All, flat("0.05")),
+            charge(Metric::MediaLength, Filter::All, flat("0.30")),
+            charge(Metric::ScannedArea, Filter::All, flat("0.40")),
+            charge(Metric::Ink, Filter::All, flat("0.10")),
+        ],
+        vec![],
+        None,
+    );
+    let q = |s: &Selector| cells.iter().map(|c| s.raw(c)).sum();
+    let lines = rate_segment(&t, Proration::full(), &q);
+    // copies 2 × 0.05 = 0.10; linear media 1.2 m × 0.30 = 0.36;
+    // scanned 0.25 + 0.75 = 1 m² × 0.40 = 0.40; ink 0.04 ml × 0.10 = 0.004 → 0.00.
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| (l.quantity_raw, l.unit.as_str(), l.amount))
+            .collect::<Vec<_>>()[..4],
+        [
+            (2, "copies", dec("0.10")),
+            (1_200, "m", dec("0.36")),
+            (1_000_000, "m2", dec("0.40")),
+            (40, "ml", dec("0.00")),
+        ]
+    );
+}
