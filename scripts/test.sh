@@ -19,6 +19,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --all-targets
 
+echo "==> schemathesis against the OpenAPI document"
+scripts/schemathesis.sh
+
 echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 

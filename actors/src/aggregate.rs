@@ -203,9 +203,11 @@ impl Handler<ApplyDelta> for AggregateActor {
         self.queued.fetch_sub(1, Ordering::AcqRel);
         self.last_activity = Instant::now();
         let delta = msg.0;
-        if !self.state.apply(&delta) {
-            return AtomicResponse::new(Box::pin(fut::ready(())));
-        }
+        // Already included when this site hydrated past it (it was started by
+        // this very delta). Forward anyway: whether the reseller has it is the
+        // reseller's watermark to decide, and the reseller may have hydrated
+        // before the upload was committed.
+        let _newly_applied = self.state.apply(&delta);
         match self.parent {
             Some(reseller) => {
                 let fleet = self.fleet.clone();

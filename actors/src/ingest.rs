@@ -548,6 +548,10 @@ async fn store_one(
             ));
             continue;
         }
+        if let Some(why) = crate::domain::plausible::implausible(report) {
+            rejected.push(reject("implausible_value", why));
+            continue;
+        }
         if !serials_seen.insert(serial.to_owned()) {
             rejected.push(reject(
                 "duplicate_printer_report",

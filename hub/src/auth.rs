@@ -28,6 +28,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -180,7 +181,8 @@ impl Principal {
     }
 }
 
-fn forbidden() -> ApiError {
+/// 403: the caller's role may not do this.
+pub fn forbidden() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "forbidden",
@@ -394,7 +396,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Login credentials.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     /// Email.
@@ -418,11 +420,17 @@ pub async fn start_session(
         e.retry_after = Some(u32::try_from(wait).unwrap_or(u32::MAX));
         return Err(e);
     }
-    let found = user::Entity::find()
-        .filter(user::Column::Email.eq(&email))
-        .one(&state.db.read)
-        .await?
-        .filter(|u| u.disabled_at.is_none());
+    // No account has a NUL byte in its address (and PostgreSQL refuses one in
+    // a query): such a login is simply wrong, not a storage error.
+    let found = if email.contains('\0') {
+        None
+    } else {
+        user::Entity::find()
+            .filter(user::Column::Email.eq(&email))
+            .one(&state.db.read)
+            .await?
+            .filter(|u| u.disabled_at.is_none())
+    };
     let ok = match &found {
         Some(u) => verify_password(&creds.password, &u.password_hash),
         None => {
@@ -473,20 +481,58 @@ pub fn session_cookie(value: &str) -> Cookie<'static> {
         .finish()
 }
 
-async fn login(
+/// A new session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoggedIn {
+    /// The account's email.
+    pub email: String,
+    /// The account's name.
+    pub name: String,
+    /// Its role: `platform_admin`, `reseller_admin`, `reseller_user` or `support`.
+    pub role: String,
+    /// Its reseller (reseller roles).
+    pub reseller_id: Option<i64>,
+    /// Send this as `X-CSRF-Token` with every change made with the session cookie.
+    pub csrf_token: String,
+}
+
+/// Log in: sets the `ppu_session` cookie (HttpOnly, Secure, SameSite=Strict).
+#[utoipa::path(
+    post,
+    path = "/api/v1/login",
+    tag = "accounts",
+    security(()),
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Logged in; `Set-Cookie: ppu_session=...`.", body = LoggedIn),
+        (status = 401, description = "`unauthorized`: wrong email or password.", body = ppu_protocol::api::ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many failed logins for this account; `Retry-After`.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn login(
     state: web::Data<AppState>,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
     let (value, s, u) = start_session(&state, &body).await?;
     Ok(HttpResponse::Ok()
         .cookie(session_cookie(&value))
-        .json(serde_json::json!({
-            "email": u.email, "name": u.name, "role": u.role, "reseller_id": u.reseller_id,
-            "csrf_token": s.csrf_token,
-        })))
+        .json(LoggedIn {
+            email: u.email,
+            name: u.name,
+            role: u.role,
+            reseller_id: u.reseller_id,
+            csrf_token: s.csrf_token,
+        }))
 }
 
-async fn logout(
+/// Log out: ends the cookie's session (a bearer caller changes nothing).
+#[utoipa::path(
+    post,
+    path = "/api/v1/logout",
+    tag = "accounts",
+    responses((status = 204, description = "Logged out; the cookie is removed."))
+)]
+pub async fn logout(
     state: web::Data<AppState>,
     req: HttpRequest,
     who: Principal,
@@ -502,14 +548,38 @@ async fn logout(
     Ok(HttpResponse::NoContent().cookie(gone).finish())
 }
 
-async fn current(who: Principal) -> HttpResponse {
+/// Who is calling.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionInfo {
+    /// `admin-token`, `token:<prefix>` or `user:<email>`.
+    pub actor: String,
+    /// The role.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// The reseller of a reseller role.
+    pub reseller_id: Option<i64>,
+    /// The session's CSRF token (cookie sessions; null for bearer tokens).
+    pub csrf_token: Option<String>,
+}
+
+/// The caller: role, reseller and (for a cookie session) its CSRF token.
+#[utoipa::path(
+    get,
+    path = "/api/v1/session",
+    tag = "accounts",
+    responses((status = 200, description = "The caller.", body = SessionInfo))
+)]
+pub async fn current(who: Principal) -> HttpResponse {
     let csrf = match &who.via {
         Via::Session { csrf, .. } => Some(csrf.clone()),
         Via::Bearer => None,
     };
-    HttpResponse::Ok().json(serde_json::json!({
-        "actor": who.actor, "role": who.role, "reseller_id": who.reseller_id, "csrf_token": csrf,
-    }))
+    HttpResponse::Ok().json(SessionInfo {
+        actor: who.actor,
+        role: who.role,
+        reseller_id: who.reseller_id,
+        csrf_token: csrf,
+    })
 }
 
 /// Check that `who` may grant `role` for `reseller_id`.
@@ -549,17 +619,74 @@ async fn reseller_exists(state: &AppState, rid: Option<i64>) -> Result<(), ApiEr
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewUser {
+pub struct NewUser {
+    /// Email (login), unique.
     email: String,
+    /// Display name, 1 to 200 printable characters.
     name: String,
+    /// At least 12 characters; stored as an Argon2id hash.
     password: String,
+    /// `platform_admin`, `reseller_admin`, `reseller_user` or `support`.
     role: String,
+    /// The reseller of a reseller role (required for those, refused for the others).
     reseller_id: Option<i64>,
 }
 
-async fn create_user(
+/// An account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    /// User id.
+    pub id: i64,
+    /// Email.
+    pub email: String,
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// The reseller of a reseller role.
+    pub reseller_id: Option<i64>,
+    /// Whether the account is disabled.
+    pub disabled: bool,
+}
+
+impl From<user::Model> for UserView {
+    fn from(u: user::Model) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            role: u.role,
+            reseller_id: u.reseller_id,
+            disabled: u.disabled_at.is_some(),
+        }
+    }
+}
+
+/// Accounts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    /// By id.
+    pub users: Vec<UserView>,
+}
+
+/// Create an account (platform admins; reseller admins for their reseller's roles).
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "accounts",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "Created.", body = UserView),
+        (status = 400, description = "`invalid_role`, `invalid_field`, `weak_password`.", body = ppu_protocol::api::ErrorBody),
+        (status = 403, description = "`forbidden`: your role may not grant this role.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such reseller, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+        (status = 409, description = "`already_exists`: the email is taken.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn create_user(
     state: web::Data<AppState>,
     who: Principal,
     body: web::Json<NewUser>,
@@ -617,12 +744,23 @@ async fn create_user(
         Some(serde_json::json!({"email": email, "role": role})),
     )
     .await;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "id": row.id, "email": row.email, "name": row.name, "role": row.role, "reseller_id": row.reseller_id,
-    })))
+    Ok(HttpResponse::Created().json(UserView::from(row)))
 }
 
-async fn list_users(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
+/// Accounts (platform admins: all; reseller admins: their reseller's).
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "accounts",
+    responses(
+        (status = 200, description = "The accounts.", body = UserList),
+        (status = 403, description = "`forbidden`: admins only.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    who: Principal,
+) -> Result<HttpResponse, ApiError> {
     if !matches!(who.role, Role::PlatformAdmin | Role::ResellerAdmin) {
         return Err(forbidden());
     }
@@ -631,22 +769,84 @@ async fn list_users(state: web::Data<AppState>, who: Principal) -> Result<HttpRe
         q = q.filter(user::Column::ResellerId.eq(rid));
     }
     let rows = q.order_by_asc(user::Column::Id).all(&state.db.read).await?;
-    let users: Vec<_> = rows
-        .iter()
-        .map(|u| serde_json::json!({"id": u.id, "email": u.email, "name": u.name, "role": u.role, "reseller_id": u.reseller_id, "disabled": u.disabled_at.is_some()}))
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "users": users })))
+    Ok(HttpResponse::Ok().json(UserList {
+        users: rows.into_iter().map(UserView::from).collect(),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new API token.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewToken {
+pub struct NewToken {
+    /// What it is for, 1 to 200 printable characters.
     name: String,
+    /// `platform_admin`, `reseller_admin`, `reseller_user` or `support`.
     role: String,
+    /// The reseller of a reseller role.
     reseller_id: Option<i64>,
 }
 
-async fn create_token(
+/// A new API token: the token itself is shown only here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    /// Token id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// Reseller of a reseller role.
+    pub reseller_id: Option<i64>,
+    /// Its first characters, to recognise it.
+    pub prefix: String,
+    /// The bearer token (`ppu_...`). Shown once; the hub stores its SHA-256.
+    pub token: String,
+}
+
+/// An API token (never the token itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    /// Token id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// Reseller of a reseller role.
+    pub reseller_id: Option<i64>,
+    /// Its first characters.
+    pub prefix: String,
+    /// Who created it.
+    pub created_by: String,
+    /// Created.
+    pub created_at: chrono::DateTime<Utc>,
+    /// Last request made with it.
+    pub last_used_at: Option<chrono::DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// API tokens.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenList {
+    /// By id.
+    pub tokens: Vec<TokenView>,
+}
+
+/// Create an API token for REST clients (shown once, stored hashed).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "accounts",
+    request_body = NewToken,
+    responses(
+        (status = 201, description = "Created; the token is shown only here.", body = CreatedToken),
+        (status = 400, description = "`invalid_role`, `invalid_field`.", body = ppu_protocol::api::ErrorBody),
+        (status = 403, description = "`forbidden`: your role may not grant this role.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such reseller, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn create_token(
     state: web::Data<AppState>,
     who: Principal,
     body: web::Json<NewToken>,
@@ -684,21 +884,46 @@ async fn create_token(
         Some(serde_json::json!({"name": name, "role": role, "prefix": prefix})),
     )
     .await;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "id": row.id, "name": row.name, "role": row.role, "reseller_id": row.reseller_id,
-        "prefix": row.prefix, "token": token,
-    })))
+    Ok(HttpResponse::Created().json(CreatedToken {
+        id: row.id,
+        name: row.name,
+        role: row.role,
+        reseller_id: row.reseller_id,
+        prefix: row.prefix,
+        token,
+    }))
 }
 
-fn token_json(t: &api_token::Model) -> serde_json::Value {
-    serde_json::json!({
-        "id": t.id, "name": t.name, "role": t.role, "reseller_id": t.reseller_id, "prefix": t.prefix,
-        "created_by": t.created_by, "created_at": t.created_at, "last_used_at": t.last_used_at,
-        "revoked_at": t.revoked_at,
-    })
+impl From<api_token::Model> for TokenView {
+    fn from(t: api_token::Model) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            role: t.role,
+            reseller_id: t.reseller_id,
+            prefix: t.prefix,
+            created_by: t.created_by,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
 }
 
-async fn list_tokens(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
+/// API tokens (platform admins: all; reseller admins: their reseller's).
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "accounts",
+    responses(
+        (status = 200, description = "The tokens.", body = TokenList),
+        (status = 403, description = "`forbidden`: admins only.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn list_tokens(
+    state: web::Data<AppState>,
+    who: Principal,
+) -> Result<HttpResponse, ApiError> {
     if !matches!(who.role, Role::PlatformAdmin | Role::ResellerAdmin) {
         return Err(forbidden());
     }
@@ -710,11 +935,24 @@ async fn list_tokens(state: web::Data<AppState>, who: Principal) -> Result<HttpR
         .order_by_asc(api_token::Column::Id)
         .all(&state.db.read)
         .await?;
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "tokens": rows.iter().map(token_json).collect::<Vec<_>>() })))
+    Ok(HttpResponse::Ok().json(TokenList {
+        tokens: rows.into_iter().map(TokenView::from).collect(),
+    }))
 }
 
-async fn revoke_token(
+/// Revoke an API token (idempotent: the first revocation time stays).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{id}",
+    tag = "accounts",
+    params(("id" = i64, Path, description = "Token id.")),
+    responses(
+        (status = 200, description = "Revoked.", body = TokenView),
+        (status = 403, description = "`forbidden`: your role may not revoke tokens.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such token, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn revoke_token(
     state: web::Data<AppState>,
     who: Principal,
     id: web::Path<i64>,
@@ -743,10 +981,50 @@ async fn revoke_token(
         None,
     )
     .await;
-    Ok(HttpResponse::Ok().json(token_json(&row)))
+    Ok(HttpResponse::Ok().json(TokenView::from(row)))
 }
 
-async fn list_audit(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
+/// An audit entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    /// Entry id.
+    pub id: i64,
+    /// When.
+    pub at: chrono::DateTime<Utc>,
+    /// Who: `admin-token`, `token:<prefix>`, `user:<email>`.
+    pub actor: String,
+    /// The reseller concerned.
+    pub reseller_id: Option<i64>,
+    /// What, e.g. `token.create`, `user.create`, `export.csv`.
+    pub action: String,
+    /// On what, e.g. `token:3`.
+    pub object: String,
+    /// Details.
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
+}
+
+/// The latest audit entries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditList {
+    /// Newest first, at most 500.
+    pub entries: Vec<AuditEntry>,
+}
+
+/// The audit log: who created tokens and users, changed configurations, exported data.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "accounts",
+    responses(
+        (status = 200, description = "The latest 500 entries.", body = AuditList),
+        (status = 403, description = "`forbidden`: admins only.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn list_audit(
+    state: web::Data<AppState>,
+    who: Principal,
+) -> Result<HttpResponse, ApiError> {
     if !matches!(who.role, Role::PlatformAdmin | Role::ResellerAdmin) {
         return Err(forbidden());
     }
@@ -759,9 +1037,18 @@ async fn list_audit(state: web::Data<AppState>, who: Principal) -> Result<HttpRe
         .limit(500)
         .all(&state.db.read)
         .await?;
-    let entries: Vec<_> = rows
-        .iter()
-        .map(|a| serde_json::json!({"id": a.id, "at": a.at, "actor": a.actor, "reseller_id": a.reseller_id, "action": a.action, "object": a.object, "detail": a.detail}))
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "entries": entries })))
+    Ok(HttpResponse::Ok().json(AuditList {
+        entries: rows
+            .into_iter()
+            .map(|a| AuditEntry {
+                id: a.id,
+                at: a.at,
+                actor: a.actor,
+                reseller_id: a.reseller_id,
+                action: a.action,
+                object: a.object,
+                detail: a.detail,
+            })
+            .collect(),
+    }))
 }

@@ -5,6 +5,7 @@
 //! - [`app`]: `Application::build` binds the HTTPS listener and starts the fleet.
 //! - [`routes`]: ingest, provisioning, inspection, health.
 //! - [`error`]: the one API error shape.
+//! - [`openapi`]: the OpenAPI document and its docs page.
 //! - [`state`]: shared state, sender credential cache.
 //! - [`tls`]: rustls configuration and the generated self-signed certificate.
 //!
@@ -16,6 +17,7 @@ pub mod demo;
 pub mod error;
 pub mod files;
 pub mod metrics;
+pub mod openapi;
 pub mod portal;
 pub mod routes;
 pub mod settings;

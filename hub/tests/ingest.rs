@@ -225,6 +225,45 @@ async fn bad_uploads_are_rejected_and_store_nothing(backend: Backend) {
     assert_eq!(r.accepted.printers, 0);
     assert_eq!(r.rejected_printers[0].code, "not_this_printer");
     assert_eq!(hub.count("jobs").await, 2 + 1 + 2);
+
+    // Values no printer can report (they would overflow sums and columns) and a
+    // NUL byte (PostgreSQL refuses it) reject that printer's report, by name,
+    // and store nothing of it; the rest of the upload is stored.
+    let mut huge = report("OWN-3", &[], 1, 1);
+    let mut job = print_job(Uuid::new_v4(), 1, u64::MAX, 1_000);
+    job.print.ink[0].used_ul = u64::MAX;
+    huge.print_jobs.push(job);
+    let mut nul = report("OWN-4", &[], 1, 1);
+    let mut job = print_job(Uuid::new_v4(), 1, 10, 1_000);
+    job.job.name = "plan\0.pdf".into();
+    nul.print_jobs.push(job);
+    let (s, _, b) = hub
+        .post_envelope(collector.seal(&payload(vec![huge, nul, report("OWN-5", &uuids(4), 1, 1)])))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let r = ingest_response(&b);
+    assert_eq!(r.accepted.printers, 1, "{b}");
+    assert_eq!(r.accepted.print_jobs, 4, "{b}");
+    let codes: Vec<_> = r
+        .rejected_printers
+        .iter()
+        .map(|p| (p.serial_number.as_str(), p.code.as_str()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("OWN-3", "implausible_value"),
+            ("OWN-4", "implausible_value")
+        ]
+    );
+    assert!(
+        r.rejected_printers[0]
+            .message
+            .contains("18446744073709551615"),
+        "{b}"
+    );
+    assert!(r.rejected_printers[1].message.contains("NUL"), "{b}");
+    assert_eq!(hub.count("jobs").await, 2 + 1 + 2 + 4);
 }
 
 async fn counters_going_backwards_start_a_new_baseline(backend: Backend) {

@@ -12,9 +12,11 @@ use support::*;
 struct Tenant {
     reseller: i64,
     site: i64,
+    account: String,
     serial: String,
     alert: i64,
     webhook: i64,
+    contract: i64,
 }
 
 async fn tenant(hub: &TestHub, name: &str) -> Tenant {
@@ -43,12 +45,25 @@ async fn tenant(hub: &TestHub, name: &str) -> Tenant {
         )
         .await;
     assert_eq!(s, 201, "{w}");
+    // A contract for the first half of the year: its January statement is
+    // closable, and a new contract from June on does not overlap it.
+    let (s, c) = hub
+        .admin_post(
+            "/api/v1/contracts",
+            json!({"site_id": site, "effective_from": "2026-01-01", "effective_to": "2026-06-01",
+                   "currency": "EUR", "period": {"kind": "monthly"},
+                   "charges": [{"metric": "fixed_fee", "amount": "10.00"}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
     Tenant {
         reseller,
         site,
+        account: format!("{name}-site"),
         serial,
         alert,
         webhook: w["id"].as_i64().unwrap(),
+        contract: c["id"].as_i64().unwrap(),
     }
 }
 
@@ -239,6 +254,140 @@ fn cases() -> Vec<Case> {
             },
             expect: [201, 404, 403, 403, 403, 403],
         },
+        // Billing: reseller admins manage, reseller users read and export,
+        // support staff see no money.
+        Case {
+            name: "list contracts of site",
+            method: "GET",
+            path: |t| format!("/api/v1/contracts?site_id={}", t.site),
+            body: n,
+            expect: [200, 404, 200, 404, 403, 403],
+        },
+        Case {
+            name: "list contracts of reseller",
+            method: "GET",
+            path: |t| format!("/api/v1/contracts?reseller_id={}", t.reseller),
+            body: n,
+            expect: [200, 404, 200, 404, 403, 403],
+        },
+        Case {
+            name: "show contract",
+            method: "GET",
+            path: |t| format!("/api/v1/contracts/{}", t.contract),
+            body: n,
+            expect: [200, 404, 200, 404, 403, 403],
+        },
+        Case {
+            name: "create contract",
+            method: "POST",
+            path: |_| "/api/v1/contracts".into(),
+            body: |t| {
+                Some(
+                    json!({"site_id": t.site, "effective_from": "2026-06-01", "currency": "EUR",
+                            "period": {"kind": "monthly"},
+                            "charges": [{"metric": "fixed_fee", "amount": "12.00"}]}),
+                )
+            },
+            expect: [201, 404, 403, 404, 403, 403],
+        },
+        Case {
+            name: "totals of site",
+            method: "GET",
+            path: |t| {
+                format!(
+                    "/api/v1/billing/totals?scope=site&id={}&from=2026-01-01&to=2026-02-01",
+                    t.site
+                )
+            },
+            body: n,
+            expect: [200, 404, 200, 404, 403, 403],
+        },
+        Case {
+            name: "totals of reseller as csv",
+            method: "GET",
+            path: |t| {
+                format!(
+                    "/api/v1/billing/totals?scope=reseller&id={}&from=2026-01-01&to=2026-02-01&format=csv",
+                    t.reseller
+                )
+            },
+            body: n,
+            expect: [200, 404, 200, 404, 403, 403],
+        },
+        Case {
+            name: "find statement",
+            method: "GET",
+            path: |t| format!("/api/v1/billing/statements?site={}&period=2026-01", t.site),
+            body: n,
+            expect: [200, 404, 200, 404, 403, 403],
+        },
+        Case {
+            name: "list statements",
+            method: "GET",
+            path: |t| format!("/api/v1/billing/statements?site={}", t.site),
+            body: n,
+            expect: [200, 404, 200, 404, 403, 403],
+        },
+        Case {
+            name: "show statement",
+            method: "GET",
+            path: |t| format!("/api/v1/billing/statements/site-{}-2026-01-01", t.site),
+            body: n,
+            expect: [200, 404, 200, 404, 403, 403],
+        },
+        Case {
+            name: "statement evidence as csv",
+            method: "GET",
+            path: |t| {
+                format!(
+                    "/api/v1/billing/statements/site-{}-2026-01-01/evidence?format=csv",
+                    t.site
+                )
+            },
+            body: n,
+            expect: [200, 404, 200, 404, 403, 403],
+        },
+        Case {
+            name: "close statement",
+            method: "POST",
+            path: |t| {
+                format!(
+                    "/api/v1/billing/statements/site-{}-2026-01-01/close",
+                    t.site
+                )
+            },
+            body: n,
+            expect: [200, 404, 403, 404, 403, 403],
+        },
+        // Collectors: reseller admins enroll and configure; everyone who sees
+        // the site reads the configuration.
+        Case {
+            name: "enrollment code",
+            method: "POST",
+            path: |t| format!("/api/v1/sites/{}/enrollment-codes", t.site),
+            body: n,
+            expect: [201, 404, 403, 404, 403, 403],
+        },
+        Case {
+            name: "show collector config",
+            method: "GET",
+            path: |t| format!("/api/v1/sites/{}/collector-config", t.site),
+            body: n,
+            expect: [200, 404, 200, 404, 200, 200],
+        },
+        Case {
+            name: "change collector config",
+            method: "PUT",
+            path: |t| format!("/api/v1/sites/{}/collector-config", t.site),
+            body: |t| {
+                Some(
+                    json!({"account_name": t.account, "hub_url": "https://hub.example",
+                            "poll_interval_minutes": 60,
+                            "targets": [{"address": "10.0.0.5", "scheme": "ledm-https"}]}),
+                )
+            },
+            expect: [200, 404, 403, 404, 403, 403],
+        },
     ]
 }
 
@@ -363,10 +512,16 @@ async fn isolation_matrix(backend: Backend) {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert!(
-        actions.contains(&"token.revoke") && actions.contains(&"token.create"),
-        "{audit}"
-    );
+    for action in [
+        "token.revoke",
+        "token.create",
+        "contract.create",
+        "statement.close",
+        "collector_config.update",
+        "export.view",
+    ] {
+        assert!(actions.contains(&action), "no {action} in {audit}");
+    }
     assert!(
         audit["entries"]
             .as_array()

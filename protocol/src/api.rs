@@ -3,11 +3,13 @@
 //! The request is a sealed envelope (`application/octet-stream`); the hub's
 //! answer is one of these JSON documents. They are wire types like the
 //! payload: versioned with the API path (`/api/v1`) and tolerant of fields
-//! added later.
+//! added later. With the `openapi` feature they also derive `utoipa::ToSchema`
+//! for the hub's OpenAPI document.
 
 use serde::{Deserialize, Serialize};
 
 /// Counts of records in an upload, by kind.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RecordCounts {
     /// Printer reports.
@@ -36,6 +38,7 @@ impl RecordCounts {
 
 /// A printer report the hub refused, with the reason. The rest of the upload
 /// is still accepted.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectedPrinter {
     /// Serial number as sent.
@@ -47,6 +50,7 @@ pub struct RejectedPrinter {
 }
 
 /// The hub's answer to an accepted upload (HTTP 200).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestResponse {
     /// Identifier of the upload in the hub's ledger (hex SHA-256 of the envelope).
@@ -70,6 +74,7 @@ pub struct IngestResponse {
 }
 
 /// The one error body of every API route: `{"error": {"code": .., "message": ..}}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// The error.
@@ -77,6 +82,7 @@ pub struct ErrorBody {
 }
 
 /// Code and message of an [`ErrorBody`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
     /// Stable, machine readable code, e.g. `bad_mac`, `replayed_nonce`.

@@ -503,7 +503,7 @@ impl Measures {
     pub fn add(&mut self, o: &Measures) {
         let mut v = self.columns().map(|(_, v)| v);
         for (i, (_, x)) in o.columns().iter().enumerate() {
-            v[i] += x;
+            v[i] = v[i].saturating_add(*x);
         }
         *self = Self::from_columns(v);
     }
@@ -526,8 +526,8 @@ pub struct InkMeasures {
 impl InkMeasures {
     /// Add another.
     pub fn add(&mut self, o: &InkMeasures) {
-        self.ink_ul += o.ink_ul;
-        self.non_hp_ink_ul += o.non_hp_ink_ul;
+        self.ink_ul = self.ink_ul.saturating_add(o.ink_ul);
+        self.non_hp_ink_ul = self.non_hp_ink_ul.saturating_add(o.non_hp_ink_ul);
     }
 }
 
@@ -626,8 +626,8 @@ pub fn meter_cells(d: &MeterUsage) -> Vec<Cell> {
     let mut non_hp = 0;
     for c in d.cartridge_types.values() {
         let e = ink.entry(c.color.clone()).or_default();
-        e.ink_ul += c.ink_ul;
-        e.non_hp_ink_ul += c.non_hp_ink_ul;
+        e.ink_ul = e.ink_ul.saturating_add(c.ink_ul);
+        e.non_hp_ink_ul = e.non_hp_ink_ul.saturating_add(c.non_hp_ink_ul);
         non_hp += c.non_hp_ink_ul;
     }
     ink.retain(|_, m| *m != InkMeasures::default());

@@ -119,7 +119,8 @@ impl JobFacts {
         self.copies = u64::from(p.copies);
         self.print_time_s = u64::from(p.print_time_s);
         for ink in &p.ink {
-            *self.ink_ul.entry(ink.color.0.clone()).or_default() += ink.used_ul;
+            let e = self.ink_ul.entry(ink.color.0.clone()).or_default();
+            *e = e.saturating_add(ink.used_ul);
         }
         self.media_type = p.media_type.clone();
         self.category = (p.category != PrintCategory::Unknown).then(|| p.category.as_str().into());
@@ -131,10 +132,10 @@ impl JobFacts {
                 .app_categories
                 .entry(c.category_id.clone())
                 .or_default();
-            e.media_area_mm2 += c.media_area_mm2;
-            e.printed_area_mm2 += c.printed_area_mm2;
-            e.ink_ul += c.ink_used_ul;
-            e.media_length_mm += c.media_length_mm;
+            e.media_area_mm2 = e.media_area_mm2.saturating_add(c.media_area_mm2);
+            e.printed_area_mm2 = e.printed_area_mm2.saturating_add(c.printed_area_mm2);
+            e.ink_ul = e.ink_ul.saturating_add(c.ink_used_ul);
+            e.media_length_mm = e.media_length_mm.saturating_add(c.media_length_mm);
         }
         self
     }
@@ -226,76 +227,84 @@ impl JobUsage {
             JobKind::Copy => self.copy_jobs += 1,
         }
         match f.kind {
-            JobKind::Scan => self.scan_area_mm2 += f.scanned_area_mm2,
-            JobKind::Copy => self.copy_scan_area_mm2 += f.scanned_area_mm2,
+            JobKind::Scan => {
+                self.scan_area_mm2 = self.scan_area_mm2.saturating_add(f.scanned_area_mm2);
+            }
+            JobKind::Copy => {
+                self.copy_scan_area_mm2 =
+                    self.copy_scan_area_mm2.saturating_add(f.scanned_area_mm2);
+            }
             JobKind::Print => {}
         }
-        self.pages += f.pages;
-        self.copies += f.copies;
-        self.print_time_s += f.print_time_s;
+        self.pages = self.pages.saturating_add(f.pages);
+        self.copies = self.copies.saturating_add(f.copies);
+        self.print_time_s = self.print_time_s.saturating_add(f.print_time_s);
         let ink = f.ink_total_ul();
-        self.ink_ul += ink;
+        self.ink_ul = self.ink_ul.saturating_add(ink);
         for (color, ul) in &f.ink_ul {
-            *self.ink_by_color_ul.entry(color.clone()).or_default() += ul;
+            let e = self.ink_by_color_ul.entry(color.clone()).or_default();
+            *e = e.saturating_add(*ul);
         }
-        self.media_area_mm2 += f.media_area_mm2;
-        self.media_length_mm += f.media_length_mm;
-        self.printed_area_mm2 += f.printed_area_mm2;
+        self.media_area_mm2 = self.media_area_mm2.saturating_add(f.media_area_mm2);
+        self.media_length_mm = self.media_length_mm.saturating_add(f.media_length_mm);
+        self.printed_area_mm2 = self.printed_area_mm2.saturating_add(f.printed_area_mm2);
         if f.kind != JobKind::Scan {
             if let Some(media) = &f.media_type {
-                *self.media_by_type_mm2.entry(media.clone()).or_default() += f.media_area_mm2;
+                let e = self.media_by_type_mm2.entry(media.clone()).or_default();
+                *e = e.saturating_add(f.media_area_mm2);
             }
             if let Some(cat) = &f.category {
                 let e = self.by_print_category.entry(cat.clone()).or_default();
-                e.jobs += 1;
-                e.media_area_mm2 += f.media_area_mm2;
-                e.ink_ul += ink;
+                e.jobs = e.jobs.saturating_add(1);
+                e.media_area_mm2 = e.media_area_mm2.saturating_add(f.media_area_mm2);
+                e.ink_ul = e.ink_ul.saturating_add(ink);
             }
         }
         for (id, c) in &f.app_categories {
             let e = self.by_app_category.entry(id.clone()).or_default();
-            e.media_area_mm2 += c.media_area_mm2;
-            e.printed_area_mm2 += c.printed_area_mm2;
-            e.ink_ul += c.ink_ul;
-            e.media_length_mm += c.media_length_mm;
+            e.media_area_mm2 = e.media_area_mm2.saturating_add(c.media_area_mm2);
+            e.printed_area_mm2 = e.printed_area_mm2.saturating_add(c.printed_area_mm2);
+            e.ink_ul = e.ink_ul.saturating_add(c.ink_ul);
+            e.media_length_mm = e.media_length_mm.saturating_add(c.media_length_mm);
         }
     }
 
     /// Add another total.
     pub fn merge(&mut self, o: &JobUsage) {
-        self.print_jobs += o.print_jobs;
-        self.scan_jobs += o.scan_jobs;
-        self.copy_jobs += o.copy_jobs;
-        self.pages += o.pages;
-        self.copies += o.copies;
-        self.print_time_s += o.print_time_s;
-        self.ink_ul += o.ink_ul;
+        self.print_jobs = self.print_jobs.saturating_add(o.print_jobs);
+        self.scan_jobs = self.scan_jobs.saturating_add(o.scan_jobs);
+        self.copy_jobs = self.copy_jobs.saturating_add(o.copy_jobs);
+        self.pages = self.pages.saturating_add(o.pages);
+        self.copies = self.copies.saturating_add(o.copies);
+        self.print_time_s = self.print_time_s.saturating_add(o.print_time_s);
+        self.ink_ul = self.ink_ul.saturating_add(o.ink_ul);
         add_map(&mut self.ink_by_color_ul, &o.ink_by_color_ul);
-        self.media_area_mm2 += o.media_area_mm2;
-        self.media_length_mm += o.media_length_mm;
-        self.printed_area_mm2 += o.printed_area_mm2;
+        self.media_area_mm2 = self.media_area_mm2.saturating_add(o.media_area_mm2);
+        self.media_length_mm = self.media_length_mm.saturating_add(o.media_length_mm);
+        self.printed_area_mm2 = self.printed_area_mm2.saturating_add(o.printed_area_mm2);
         add_map(&mut self.media_by_type_mm2, &o.media_by_type_mm2);
         for (k, v) in &o.by_print_category {
             let e = self.by_print_category.entry(k.clone()).or_default();
-            e.jobs += v.jobs;
-            e.media_area_mm2 += v.media_area_mm2;
-            e.ink_ul += v.ink_ul;
+            e.jobs = e.jobs.saturating_add(v.jobs);
+            e.media_area_mm2 = e.media_area_mm2.saturating_add(v.media_area_mm2);
+            e.ink_ul = e.ink_ul.saturating_add(v.ink_ul);
         }
         for (k, v) in &o.by_app_category {
             let e = self.by_app_category.entry(k.clone()).or_default();
-            e.media_area_mm2 += v.media_area_mm2;
-            e.printed_area_mm2 += v.printed_area_mm2;
-            e.ink_ul += v.ink_ul;
-            e.media_length_mm += v.media_length_mm;
+            e.media_area_mm2 = e.media_area_mm2.saturating_add(v.media_area_mm2);
+            e.printed_area_mm2 = e.printed_area_mm2.saturating_add(v.printed_area_mm2);
+            e.ink_ul = e.ink_ul.saturating_add(v.ink_ul);
+            e.media_length_mm = e.media_length_mm.saturating_add(v.media_length_mm);
         }
-        self.scan_area_mm2 += o.scan_area_mm2;
-        self.copy_scan_area_mm2 += o.copy_scan_area_mm2;
+        self.scan_area_mm2 = self.scan_area_mm2.saturating_add(o.scan_area_mm2);
+        self.copy_scan_area_mm2 = self.copy_scan_area_mm2.saturating_add(o.copy_scan_area_mm2);
     }
 }
 
 fn add_map(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
     for (k, v) in from {
-        *into.entry(k.clone()).or_default() += v;
+        let e = into.entry(k.clone()).or_default();
+        *e = e.saturating_add(*v);
     }
 }
 
@@ -356,24 +365,26 @@ impl MeterUsage {
             if e.color.is_empty() {
                 e.color.clone_from(&v.color);
             }
-            e.ink_ul += v.ink_ul;
-            e.hp_ink_ul += v.hp_ink_ul;
-            e.non_hp_ink_ul += v.non_hp_ink_ul;
-            e.insertions += v.insertions;
+            e.ink_ul = e.ink_ul.saturating_add(v.ink_ul);
+            e.hp_ink_ul = e.hp_ink_ul.saturating_add(v.hp_ink_ul);
+            e.non_hp_ink_ul = e.non_hp_ink_ul.saturating_add(v.non_hp_ink_ul);
+            e.insertions = e.insertions.saturating_add(v.insertions);
         }
         add_map(&mut self.media_by_type_mm2, &o.media_by_type_mm2);
-        self.scan_total_mm2 += o.scan_total_mm2;
-        self.scan_mm2 += o.scan_mm2;
-        self.copy_mm2 += o.copy_mm2;
+        self.scan_total_mm2 = self.scan_total_mm2.saturating_add(o.scan_total_mm2);
+        self.scan_mm2 = self.scan_mm2.saturating_add(o.scan_mm2);
+        self.copy_mm2 = self.copy_mm2.saturating_add(o.copy_mm2);
         for (k, v) in &o.app_categories {
             let e = self.app_categories.entry(k.clone()).or_default();
-            e.media_area_mm2 += v.media_area_mm2;
-            e.media_length_mm += v.media_length_mm;
+            e.media_area_mm2 = e.media_area_mm2.saturating_add(v.media_area_mm2);
+            e.media_length_mm = e.media_length_mm.saturating_add(v.media_length_mm);
         }
-        self.jobs += o.jobs;
-        self.pages += o.pages;
-        self.total_ink_ul += o.total_ink_ul;
-        self.total_media_area_mm2 += o.total_media_area_mm2;
+        self.jobs = self.jobs.saturating_add(o.jobs);
+        self.pages = self.pages.saturating_add(o.pages);
+        self.total_ink_ul = self.total_ink_ul.saturating_add(o.total_ink_ul);
+        self.total_media_area_mm2 = self
+            .total_media_area_mm2
+            .saturating_add(o.total_media_area_mm2);
     }
 
     /// Whether nothing was used.

@@ -4,16 +4,18 @@
 //! only the keys derived from them.
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ppu_entities::{credential, printer, reseller, site};
 use ppu_protocol::envelope::{SenderKeys, SenderKind};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::files::random_secret;
+use crate::openapi::{AggregateViewSchema, PrinterViewSchema};
 use crate::state::AppState;
 
 /// Register the routes.
@@ -77,12 +79,64 @@ fn unique_violation(e: &sea_orm::DbErr) -> bool {
     matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
-#[derive(Debug, Deserialize)]
-struct NewReseller {
+/// A new reseller.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewReseller {
+    /// Unique name, 1 to 200 printable characters.
     name: String,
 }
 
-async fn create_reseller(
+/// A reseller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reseller {
+    /// Reseller id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A site in a reseller's list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SiteSummary {
+    /// Site id.
+    pub id: i64,
+    /// The customer account name (the collector's sender id).
+    pub account_name: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A reseller, its sites and its actor's aggregated usage.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResellerDetail {
+    /// Reseller id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Its sites.
+    pub sites: Vec<SiteSummary>,
+    /// The reseller actor's live view.
+    #[schema(value_type = AggregateViewSchema)]
+    pub actor: serde_json::Value,
+}
+
+/// Create a reseller (platform admins).
+#[utoipa::path(
+    post,
+    path = "/api/v1/resellers",
+    tag = "provisioning",
+    request_body = NewReseller,
+    responses(
+        (status = 201, description = "Created.", body = Reseller),
+        (status = 403, description = "`forbidden`: only platform admins create resellers.", body = ppu_protocol::api::ErrorBody),
+        (status = 409, description = "`already_exists`: a reseller of that name exists.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn create_reseller(
     _: Admin,
     state: web::Data<AppState>,
     body: web::Json<NewReseller>,
@@ -105,12 +159,25 @@ async fn create_reseller(
             ApiError::database(e)
         }
     })?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "id": row.id, "name": row.name, "created_at": row.created_at,
-    })))
+    Ok(HttpResponse::Created().json(Reseller {
+        id: row.id,
+        name: row.name,
+        created_at: row.created_at,
+    }))
 }
 
-async fn show_reseller(
+/// A reseller, its sites and its actor's aggregated usage.
+#[utoipa::path(
+    get,
+    path = "/api/v1/resellers/{id}",
+    tag = "provisioning",
+    params(("id" = i64, Path, description = "Reseller id.")),
+    responses(
+        (status = 200, description = "The reseller.", body = ResellerDetail),
+        (status = 404, description = "`not_found`: no such reseller, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn show_reseller(
     who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -129,23 +196,107 @@ async fn show_reseller(
     let view = state.fleet.reseller_view(id).await.ok_or_else(|| {
         ApiError::unavailable("actor_unavailable", "reseller actor unavailable", 1)
     })?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "id": row.id,
-        "name": row.name,
-        "created_at": row.created_at,
-        "sites": sites.iter().map(|s| serde_json::json!({"id": s.id, "account_name": s.account_name, "name": s.name})).collect::<Vec<_>>(),
-        "actor": view,
-    })))
+    Ok(HttpResponse::Ok().json(ResellerDetail {
+        id: row.id,
+        name: row.name,
+        created_at: row.created_at,
+        sites: sites
+            .into_iter()
+            .map(|s| SiteSummary {
+                id: s.id,
+                account_name: s.account_name,
+                name: s.name,
+            })
+            .collect(),
+        actor: serde_json::to_value(view).map_err(ApiError::internal)?,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
-struct NewSite {
+/// A new site (customer account).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewSite {
+    /// The reseller.
     reseller_id: i64,
+    /// Unique account name, 1 to 100 printable characters (the collector's sender id).
     account_name: String,
+    /// Display name (default: the account name).
     name: Option<String>,
 }
 
-async fn create_site(
+/// A site.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Site {
+    /// Site id.
+    pub id: i64,
+    /// Reseller.
+    pub reseller_id: i64,
+    /// Account name.
+    pub account_name: String,
+    /// Display name.
+    pub name: String,
+    /// Version of its collector configuration (0: none).
+    pub config_version: i64,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A printer of a site.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SitePrinter {
+    /// Printer id.
+    pub id: i64,
+    /// Serial number.
+    pub serial_number: String,
+    /// Direct-connected.
+    pub direct: bool,
+    /// Product name, once reported.
+    pub product_name: Option<String>,
+    /// Last upload that carried it.
+    pub last_upload_at: Option<DateTime<Utc>>,
+}
+
+/// A collector of a site.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SiteCollector {
+    /// Collector (sender) id.
+    pub collector_id: String,
+    /// Display name.
+    pub name: String,
+    /// Its last upload.
+    pub last_upload_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A site, its printers and collectors, its actor's usage.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SiteDetail {
+    /// The site.
+    #[serde(flatten)]
+    pub site: Site,
+    /// Its printers, by serial number.
+    pub printers: Vec<SitePrinter>,
+    /// Its collectors.
+    pub collectors: Vec<SiteCollector>,
+    /// The site actor's live view.
+    #[schema(value_type = AggregateViewSchema)]
+    pub actor: serde_json::Value,
+}
+
+/// Create a site (admins of its reseller).
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites",
+    tag = "provisioning",
+    request_body = NewSite,
+    responses(
+        (status = 201, description = "Created.", body = Site),
+        (status = 403, description = "`forbidden`: your role may not create sites.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such reseller, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+        (status = 409, description = "`already_exists`: the account name is taken.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn create_site(
     who: Principal,
     state: web::Data<AppState>,
     body: web::Json<NewSite>,
@@ -181,17 +332,32 @@ async fn create_site(
             ApiError::database(e)
         }
     })?;
-    Ok(HttpResponse::Created().json(site_json(&row)))
+    Ok(HttpResponse::Created().json(site_view(row)))
 }
 
-fn site_json(s: &site::Model) -> serde_json::Value {
-    serde_json::json!({
-        "id": s.id, "reseller_id": s.reseller_id, "account_name": s.account_name,
-        "name": s.name, "config_version": s.config_version, "created_at": s.created_at,
-    })
+fn site_view(s: site::Model) -> Site {
+    Site {
+        id: s.id,
+        reseller_id: s.reseller_id,
+        account_name: s.account_name,
+        name: s.name,
+        config_version: s.config_version,
+        created_at: s.created_at,
+    }
 }
 
-async fn show_site(
+/// A site, its printers and collectors, its actor's usage.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{id}",
+    tag = "provisioning",
+    params(("id" = i64, Path, description = "Site id.")),
+    responses(
+        (status = 200, description = "The site.", body = SiteDetail),
+        (status = 404, description = "`not_found`: no such site, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn show_site(
     who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -217,34 +383,40 @@ async fn show_site(
         .site_view(id, row.reseller_id)
         .await
         .ok_or_else(|| ApiError::unavailable("actor_unavailable", "site actor unavailable", 1))?;
-    let mut json = site_json(&row);
-    json["printers"] = printers
-        .iter()
-        .map(|p| {
-            serde_json::json!({
-                "id": p.id, "serial_number": p.serial_number, "direct": p.direct,
-                "product_name": p.product_name, "last_upload_at": p.last_upload_at,
+    Ok(HttpResponse::Ok().json(SiteDetail {
+        site: site_view(row),
+        printers: printers
+            .into_iter()
+            .map(|p| SitePrinter {
+                id: p.id,
+                serial_number: p.serial_number,
+                direct: p.direct,
+                product_name: p.product_name,
+                last_upload_at: p.last_upload_at,
             })
-        })
-        .collect();
-    json["collectors"] = collectors
-        .iter()
-        .map(|c| {
-            serde_json::json!({
-                "collector_id": c.sender_id, "name": c.name,
-                "last_upload_at": c.last_used_at, "revoked_at": c.revoked_at,
+            .collect(),
+        collectors: collectors
+            .into_iter()
+            .map(|c| SiteCollector {
+                collector_id: c.sender_id,
+                name: c.name,
+                last_upload_at: c.last_used_at,
+                revoked_at: c.revoked_at,
             })
-        })
-        .collect();
-    json["actor"] = serde_json::to_value(view).map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(json))
+            .collect(),
+        actor: serde_json::to_value(view).map_err(ApiError::internal)?,
+    }))
 }
 
-/// The answer to creating a sender: shown once.
-#[derive(Debug, Serialize)]
-struct NewSender {
+/// The answer to creating a collector: shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewSender {
+    /// `collector`.
+    #[schema(value_type = String)]
     sender_kind: SenderKind,
+    /// The collector's sender id (`col-...`).
     sender_id: String,
+    /// Its site.
     site_id: i64,
     /// The shared secret. Shown once; the hub stores only derived keys.
     secret: String,
@@ -283,13 +455,29 @@ async fn insert_credential(
     Ok(secret)
 }
 
-#[derive(Debug, Deserialize)]
-struct NewCollector {
+/// A new collector credential.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewCollector {
+    /// Its site.
     site_id: i64,
+    /// Display name, 1 to 200 printable characters (default: `collector of <account>`).
     name: Option<String>,
 }
 
-async fn create_collector(
+/// Create a collector credential; the secret is shown once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/collectors",
+    tag = "provisioning",
+    request_body = NewCollector,
+    responses(
+        (status = 201, description = "Created; the secret is shown only here.", body = NewSender),
+        (status = 403, description = "`forbidden`: your role may not create collectors.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such site, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+        (status = 409, description = "`already_exists`.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn create_collector(
     who: Principal,
     state: web::Data<AppState>,
     body: web::Json<NewCollector>,
@@ -322,17 +510,57 @@ async fn create_collector(
     }))
 }
 
-#[derive(Debug, Deserialize)]
-struct NewPrinter {
+/// A printer to register.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewPrinter {
+    /// Its site.
     site_id: i64,
+    /// 1 to 64 letters, digits, `-`, `_`, `.`.
     serial_number: String,
+    /// Direct-connected (uploads itself; gets a secret).
     #[serde(default)]
     direct: bool,
-    /// Expected seconds between uploads (default 3 hours, the firmware's interval).
+    /// Expected seconds between uploads, 1 to 2678400 (default 3 hours, the firmware's interval).
     expected_interval_s: Option<i64>,
 }
 
-async fn register_printer(
+/// A registered printer; a direct printer's secret is shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredPrinter {
+    /// Printer id.
+    pub printer_id: i64,
+    /// Serial number.
+    pub serial_number: String,
+    /// Its site.
+    pub site_id: i64,
+    /// Direct-connected.
+    pub direct: bool,
+    /// `printer` (direct printers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub sender_kind: Option<SenderKind>,
+    /// The sender id: the serial number (direct printers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender_id: Option<String>,
+    /// The shared secret, shown once (direct printers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// Register a printer; `direct: true` creates its credential (secret shown once).
+#[utoipa::path(
+    post,
+    path = "/api/v1/printers",
+    tag = "provisioning",
+    request_body = NewPrinter,
+    responses(
+        (status = 201, description = "Registered.", body = RegisteredPrinter),
+        (status = 403, description = "`forbidden`: your role may not register printers.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such site, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+        (status = 409, description = "`printer_of_another_site` or `already_exists`.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn register_printer(
     who: Principal,
     state: web::Data<AppState>,
     body: web::Json<NewPrinter>,
@@ -384,9 +612,15 @@ async fn register_printer(
         })?,
     };
     if !body.direct {
-        return Ok(HttpResponse::Created().json(serde_json::json!({
-            "printer_id": printer.id, "serial_number": printer.serial_number, "site_id": site.id, "direct": false,
-        })));
+        return Ok(HttpResponse::Created().json(RegisteredPrinter {
+            printer_id: printer.id,
+            serial_number: printer.serial_number,
+            site_id: site.id,
+            direct: false,
+            sender_kind: None,
+            sender_id: None,
+            secret: None,
+        }));
     }
     let secret = insert_credential(
         &state,
@@ -406,18 +640,30 @@ async fn register_printer(
     .update(&state.db.write)
     .await?;
     tracing::info!(site_id = site.id, serial_number = %serial, "printer registered for direct connection");
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "printer_id": printer.id,
-        "serial_number": serial,
-        "site_id": site.id,
-        "direct": true,
-        "sender_kind": SenderKind::Printer,
-        "sender_id": serial,
-        "secret": secret,
-    })))
+    Ok(HttpResponse::Created().json(RegisteredPrinter {
+        printer_id: printer.id,
+        serial_number: serial.clone(),
+        site_id: site.id,
+        direct: true,
+        sender_kind: Some(SenderKind::Printer),
+        sender_id: Some(serial),
+        secret: Some(secret),
+    }))
 }
 
-async fn show_printer(
+/// The printer actor's live state, for support staff.
+#[utoipa::path(
+    get,
+    path = "/api/v1/printers/{serial}",
+    tag = "provisioning",
+    params(("serial" = String, Path, description = "Serial number.")),
+    responses(
+        (status = 200, description = "The printer's live state.", body = PrinterViewSchema),
+        (status = 400, description = "`invalid_serial_number`.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such printer, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn show_printer(
     who: Principal,
     state: web::Data<AppState>,
     serial: web::Path<String>,

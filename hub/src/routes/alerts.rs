@@ -25,11 +25,13 @@ use ppu_protocol::model::Severity;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::openapi::{AlertSchema, AlertThresholdsSchema};
 use crate::state::AppState;
 
 /// Register the routes.
@@ -63,8 +65,9 @@ fn severity(s: &str) -> Result<Severity, ApiError> {
 }
 
 /// Filters shared by the list and the stream.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AlertFilter {
     /// Only this reseller.
     pub reseller: Option<i64>,
@@ -72,7 +75,7 @@ pub struct AlertFilter {
     pub site: Option<i64>,
     /// Only this printer (serial number).
     pub printer: Option<String>,
-    /// At least this severity.
+    /// At least this severity: `critical`, `major`, `minor`, `warning`, `info`.
     pub min_severity: Option<String>,
     /// Only this state (`active`, `acknowledged`, `cleared`, or `open` for both open states).
     pub state: Option<String>,
@@ -80,7 +83,7 @@ pub struct AlertFilter {
     pub since: Option<DateTime<Utc>>,
     /// Seen before.
     pub until: Option<DateTime<Utc>>,
-    /// At most this many (default 100, max 1000).
+    /// At most this many (default 100, max 1000; list only).
     pub limit: Option<u64>,
     /// Resume after this event id (stream only; `Last-Event-ID` wins).
     pub last_event_id: Option<i64>,
@@ -171,7 +174,27 @@ async fn with_serials(
         .collect())
 }
 
-async fn list(
+/// Alerts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertList {
+    /// Newest first.
+    #[schema(value_type = Vec<AlertSchema>)]
+    pub alerts: Vec<AlertView>,
+}
+
+/// Alerts, newest first, filtered; reseller roles see only their reseller's.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts",
+    tag = "alerts",
+    params(AlertFilter),
+    responses(
+        (status = 200, description = "The alerts.", body = AlertList),
+        (status = 400, description = "`invalid_query`, `invalid_severity`, `invalid_state`, `invalid_serial_number`.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: the reseller, site or printer filtered on does not exist or is another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn list(
     who: Principal,
     state: web::Data<AppState>,
     q: web::Query<AlertFilter>,
@@ -218,13 +241,16 @@ async fn list(
         .limit(limit)
         .all(&state.db.read)
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "alerts": with_serials(&state, rows).await? })))
+    Ok(HttpResponse::Ok().json(AlertList {
+        alerts: with_serials(&state, rows).await?,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+/// Who acknowledges or clears.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Actor {
-    /// Who acts (a user name until accounts exist).
+pub struct Actor {
+    /// Who acts, 1 to 200 printable characters.
     by: String,
 }
 
@@ -244,7 +270,10 @@ async fn alert_op(
     who.operate(a.reseller_id, "alert")?;
     match state.fleet.alert_op(op).await {
         Ok(events) => {
-            let alert = events.last().map(|e| e.alert.clone());
+            let alert = events
+                .last()
+                .map(|e| e.alert.clone())
+                .ok_or_else(|| ApiError::internal("alert operation produced no event"))?;
             Ok(HttpResponse::Ok().json(alert))
         }
         Err(AlertFailure::Refused(ppu_actors::alerts::AlertOpError::NotFound)) => {
@@ -270,7 +299,21 @@ fn actor_name(body: &Actor) -> Result<String, ApiError> {
     Ok(by.to_owned())
 }
 
-async fn acknowledge(
+/// Acknowledge an active alert (admins and support staff).
+#[utoipa::path(
+    post,
+    path = "/api/v1/alerts/{id}/acknowledge",
+    tag = "alerts",
+    params(("id" = i64, Path, description = "Alert id.")),
+    request_body = Actor,
+    responses(
+        (status = 200, description = "The alert after the change.", body = AlertSchema),
+        (status = 403, description = "`forbidden`: reseller users may not change alerts.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such alert, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+        (status = 409, description = "`invalid_transition`: already acknowledged or cleared.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn acknowledge(
     who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -288,7 +331,21 @@ async fn acknowledge(
     .await
 }
 
-async fn clear(
+/// Clear an open alert (admins and support staff).
+#[utoipa::path(
+    post,
+    path = "/api/v1/alerts/{id}/clear",
+    tag = "alerts",
+    params(("id" = i64, Path, description = "Alert id.")),
+    request_body = Actor,
+    responses(
+        (status = 200, description = "The alert after the change.", body = AlertSchema),
+        (status = 403, description = "`forbidden`: reseller users may not change alerts.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such alert, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+        (status = 409, description = "`invalid_transition`: already cleared.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn clear(
     who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -306,7 +363,18 @@ async fn clear(
     .await
 }
 
-async fn get_settings(
+/// The reseller's alert thresholds.
+#[utoipa::path(
+    get,
+    path = "/api/v1/resellers/{id}/alert-settings",
+    tag = "alerts",
+    params(("id" = i64, Path, description = "Reseller id.")),
+    responses(
+        (status = 200, description = "The thresholds (defaults when never set).", body = AlertThresholdsSchema),
+        (status = 404, description = "`not_found`: no such reseller, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn get_settings(
     who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -321,7 +389,21 @@ async fn get_settings(
     Ok(HttpResponse::Ok().json(t))
 }
 
-async fn put_settings(
+/// Set the reseller's alert thresholds (admins of the reseller).
+#[utoipa::path(
+    put,
+    path = "/api/v1/resellers/{id}/alert-settings",
+    tag = "alerts",
+    params(("id" = i64, Path, description = "Reseller id.")),
+    request_body = AlertThresholdsSchema,
+    responses(
+        (status = 200, description = "The stored thresholds.", body = AlertThresholdsSchema),
+        (status = 400, description = "`invalid_thresholds`: a value out of range.", body = ppu_protocol::api::ErrorBody),
+        (status = 403, description = "`forbidden`: your role may not change thresholds.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such reseller, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn put_settings(
     who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -393,7 +475,26 @@ async fn replay(
         .collect())
 }
 
-async fn stream(
+/// Server-Sent Events of alert changes, with the list's filters. Each event
+/// is `id: <event id>`, `event: alert`, `data: {event_id, kind, alert, at}`;
+/// resumes after `Last-Event-ID` (or `last_event_id`); a client that fell
+/// behind gets `event: resync` and the missed events; keep-alive comments
+/// every 15 s. The stream does not end.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts/stream",
+    tag = "alerts",
+    params(
+        AlertFilter,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id."),
+    ),
+    responses(
+        (status = 200, description = "The event stream.", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`invalid_last_event_id` and the list's filter errors.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: the reseller, site or printer filtered on does not exist or is another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn stream(
     who: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -514,13 +615,87 @@ async fn head_event_id(state: &AppState) -> i64 {
 // Webhooks
 // ---------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+/// A new alert webhook.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewWebhook {
+pub struct NewWebhook {
+    /// The reseller whose alerts it receives.
     reseller_id: i64,
+    /// Target URL: https (http only on localhost).
     url: String,
+    /// At least this severity (default `warning`).
     #[serde(default)]
     min_severity: Option<String>,
+}
+
+/// A new webhook: its signing secret is shown only here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedWebhook {
+    /// Webhook id.
+    pub id: i64,
+    /// Reseller.
+    pub reseller_id: i64,
+    /// Target URL.
+    pub url: String,
+    /// Minimum severity.
+    #[schema(value_type = crate::openapi::SeveritySchema)]
+    pub min_severity: Severity,
+    /// HMAC-SHA256 signing secret of `X-PPU-Signature`. Shown once.
+    pub secret: String,
+}
+
+/// A webhook.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    /// Webhook id.
+    pub id: i64,
+    /// Reseller.
+    pub reseller_id: i64,
+    /// Target URL.
+    pub url: String,
+    /// Minimum severity.
+    pub min_severity: String,
+    /// Whether deliveries are made.
+    pub active: bool,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Webhooks.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookList {
+    /// By id.
+    pub webhooks: Vec<WebhookView>,
+}
+
+/// One delivery of one event to one webhook.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Delivery {
+    /// Delivery id.
+    pub id: i64,
+    /// The alert event delivered (`X-PPU-Event-Id`).
+    pub event_id: i64,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// HTTP status of the last attempt.
+    pub last_status: Option<i32>,
+    /// Error of the last attempt.
+    pub last_error: Option<String>,
+    /// Next attempt (pending deliveries).
+    pub next_attempt_at: DateTime<Utc>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A webhook's delivery log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    /// Newest first, at most 500.
+    pub deliveries: Vec<Delivery>,
 }
 
 /// Webhook targets must be HTTPS, except on loopback (for local receivers and tests).
@@ -547,7 +722,20 @@ pub fn validate_webhook_url(url: &str) -> Result<String, ApiError> {
     Ok(parsed.to_string())
 }
 
-async fn create_webhook(
+/// Create an alert webhook (admins of the reseller); the signing secret is shown once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks",
+    tag = "alerts",
+    request_body = NewWebhook,
+    responses(
+        (status = 201, description = "Created.", body = CreatedWebhook),
+        (status = 400, description = "`invalid_url`, `invalid_severity`.", body = ppu_protocol::api::ErrorBody),
+        (status = 403, description = "`forbidden`: your role may not manage webhooks.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such reseller, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn create_webhook(
     who: Principal,
     state: web::Data<AppState>,
     body: web::Json<NewWebhook>,
@@ -581,20 +769,38 @@ async fn create_webhook(
     .await?
     .last_insert_id;
     Ok(
-        HttpResponse::build(StatusCode::CREATED).json(serde_json::json!({
-            "id": id, "reseller_id": body.reseller_id, "url": url,
-            "min_severity": min, "secret": secret,
-        })),
+        HttpResponse::build(StatusCode::CREATED).json(CreatedWebhook {
+            id,
+            reseller_id: body.reseller_id,
+            url,
+            min_severity: min,
+            secret,
+        }),
     )
 }
 
-#[derive(Debug, Deserialize)]
+/// Which webhooks.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct WebhookQuery {
+#[into_params(parameter_in = Query)]
+pub struct WebhookQuery {
+    /// Only this reseller's.
     reseller: Option<i64>,
 }
 
-async fn list_webhooks(
+/// Webhooks (admins; reseller admins see their reseller's).
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks",
+    tag = "alerts",
+    params(WebhookQuery),
+    responses(
+        (status = 200, description = "The webhooks (never their secrets).", body = WebhookList),
+        (status = 403, description = "`forbidden`: admins only.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such reseller, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn list_webhooks(
     who: Principal,
     state: web::Data<AppState>,
     q: web::Query<WebhookQuery>,
@@ -620,19 +826,34 @@ async fn list_webhooks(
         .order_by_asc(webhook::Column::Id)
         .all(&state.db.read)
         .await?;
-    let hooks: Vec<_> = rows
-        .iter()
-        .map(|w| {
-            serde_json::json!({
-                "id": w.id, "reseller_id": w.reseller_id, "url": w.url,
-                "min_severity": w.min_severity, "active": w.active, "created_at": w.created_at,
+    Ok(HttpResponse::Ok().json(WebhookList {
+        webhooks: rows
+            .into_iter()
+            .map(|w| WebhookView {
+                id: w.id,
+                reseller_id: w.reseller_id,
+                url: w.url,
+                min_severity: w.min_severity,
+                active: w.active,
+                created_at: w.created_at,
             })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "webhooks": hooks })))
+            .collect(),
+    }))
 }
 
-async fn deliveries(
+/// A webhook's delivery log (admins of its reseller).
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{id}/deliveries",
+    tag = "alerts",
+    params(("id" = i64, Path, description = "Webhook id.")),
+    responses(
+        (status = 200, description = "The latest 500 deliveries.", body = DeliveryList),
+        (status = 403, description = "`forbidden`: your role may not read webhooks.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such webhook, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn deliveries(
     who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -649,16 +870,20 @@ async fn deliveries(
         .limit(500)
         .all(&state.db.read)
         .await?;
-    let list: Vec<_> = rows
-        .iter()
-        .map(|d| {
-            serde_json::json!({
-                "id": d.id, "event_id": d.event_id, "state": d.state, "attempts": d.attempts,
-                "last_status": d.last_status, "last_error": d.last_error,
-                "next_attempt_at": d.next_attempt_at, "delivered_at": d.delivered_at,
-                "created_at": d.created_at,
+    Ok(HttpResponse::Ok().json(DeliveryList {
+        deliveries: rows
+            .into_iter()
+            .map(|d| Delivery {
+                id: d.id,
+                event_id: d.event_id,
+                state: d.state,
+                attempts: d.attempts,
+                last_status: d.last_status,
+                last_error: d.last_error,
+                next_attempt_at: d.next_attempt_at,
+                delivered_at: d.delivered_at,
+                created_at: d.created_at,
             })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "deliveries": list })))
+            .collect(),
+    }))
 }

@@ -1,5 +1,9 @@
-//! Contracts, billing totals, statements and their evidence (admin token for
-//! now; reseller accounts come with the portal).
+//! Contracts, billing totals, statements and their evidence.
+//!
+//! Access: platform admins everything; a reseller admin manages its
+//! reseller's contracts and closes its statements; reseller users read and
+//! export them; support staff see no money (403). Another reseller's site,
+//! printer, contract or statement answers 404. CSV exports are audited.
 //!
 //! Every answer is JSON, or CSV with `Accept: text/csv` or `format=csv`:
 //! UTF-8 with a byte order mark (so spreadsheet tools read it as UTF-8),
@@ -22,11 +26,17 @@ use ppu_actors::billing::totals::{self, Group, GroupBy, Totals, TotalsQuery, Tot
 use ppu_actors::domain::billing::{
     Basis, ContractDraft, ContractScope, InkMeasures, Measures, Metric, Span,
 };
+use sea_orm::EntityTrait as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
 
+use crate::auth::{Principal, Role};
 use crate::error::ApiError;
-use crate::routes::admin::Admin;
+use crate::openapi::{
+    ContractDraftSchema, ContractListSchema, ContractSchema, EvidenceSchema, StatementOrListSchema,
+    StatementSchema, TotalsSchema,
+};
 use crate::state::AppState;
 
 /// Register the routes.
@@ -59,6 +69,62 @@ impl From<BillingError> for ApiError {
             BillingError::Db(e) => ApiError::database(e),
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Whose is it
+// ---------------------------------------------------------------------------
+
+/// The reseller of a site; 404 when there is no such site.
+async fn site_reseller(state: &AppState, id: i64) -> Result<i64, ApiError> {
+    ppu_entities::site::Entity::find_by_id(id)
+        .one(&state.db.read)
+        .await?
+        .map(|s| s.reseller_id)
+        .ok_or_else(|| ApiError::not_found("site"))
+}
+
+/// The reseller of a printer (through its site); 404 when there is no such printer.
+async fn printer_reseller(state: &AppState, id: i64) -> Result<i64, ApiError> {
+    let p = ppu_entities::printer::Entity::find_by_id(id)
+        .one(&state.db.read)
+        .await?
+        .ok_or_else(|| ApiError::not_found("printer"))?;
+    site_reseller(state, p.site_id)
+        .await
+        .map_err(|_| ApiError::not_found("printer"))
+}
+
+/// The reseller billed under a contract scope.
+async fn scope_reseller(state: &AppState, scope: ContractScope) -> Result<i64, ApiError> {
+    match scope {
+        ContractScope::Site(id) => site_reseller(state, id).await,
+        ContractScope::Printer(id) => printer_reseller(state, id).await,
+    }
+}
+
+/// Money figures of a reseller: 403 for support staff, 404 when foreign.
+fn read_money(who: &Principal, rid: i64, what: &str) -> Result<(), ApiError> {
+    who.money(rid, what)
+}
+
+/// Change billing objects of a reseller: its admins and platform admins.
+fn manage_money(who: &Principal, rid: i64, what: &str) -> Result<(), ApiError> {
+    who.money(rid, what)?;
+    who.administer(rid, what)
+}
+
+/// Record that `who` exported `what` as CSV.
+async fn audit_export(state: &AppState, who: &Principal, rid: i64, object: &str, export: &str) {
+    crate::auth::audit(
+        state,
+        who,
+        Some(rid),
+        "export.view",
+        object,
+        Some(json!({"export": export, "format": "csv", "via": "api"})),
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------
@@ -95,35 +161,99 @@ fn contract_json(c: &Contract) -> Value {
     })
 }
 
-async fn create_contract(
-    _: Admin,
+/// Create a contract for a site or a printer.
+#[utoipa::path(
+    post,
+    path = "/api/v1/contracts",
+    tag = "billing",
+    request_body = ContractDraftSchema,
+    responses(
+        (status = 201, description = "Created.", body = ContractSchema),
+        (status = 400, description = "`invalid_contract` (names the field).", body = ppu_protocol::api::ErrorBody),
+        (status = 403, description = "`forbidden`: your role may not manage contracts.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such site or printer, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+        (status = 409, description = "The contract overlaps another in force, or a closed period.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn create_contract(
+    who: Principal,
     state: web::Data<AppState>,
     body: web::Json<ContractDraft>,
 ) -> Result<HttpResponse, ApiError> {
+    // Whose: checked before the terms, so a foreign site stays hidden.
+    let rid = match (body.site_id, body.printer_id) {
+        (Some(site), None) => Some(site_reseller(&state, site).await?),
+        (None, Some(printer)) => Some(printer_reseller(&state, printer).await?),
+        _ => None,
+    };
+    match rid {
+        Some(rid) => manage_money(&who, rid, "site")?,
+        // Neither or both: the terms' validation explains (400).
+        None if matches!(who.role, Role::PlatformAdmin | Role::ResellerAdmin) => {}
+        None => return Err(crate::auth::forbidden()),
+    }
     let spec = body
         .validate()
         .map_err(|e| ApiError::bad_request("invalid_contract", e.to_string()))?;
     let c = contracts::create(&state.db, spec, Utc::now()).await?;
+    crate::auth::audit(
+        &state,
+        &who,
+        Some(c.row.reseller_id),
+        "contract.create",
+        &format!("contract:{}", c.row.id),
+        Some(json!({"scope": c.row.scope, "site_id": c.row.site_id, "printer_id": c.row.printer_id, "via": "api"})),
+    )
+    .await;
     Ok(HttpResponse::Created().json(contract_json(&c)))
 }
 
-#[derive(Debug, Deserialize)]
+/// Which contracts.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ContractFilter {
+#[into_params(parameter_in = Query)]
+pub struct ContractFilter {
+    /// Only this reseller's.
     reseller_id: Option<i64>,
+    /// Only this site's.
     site_id: Option<i64>,
+    /// Only this printer's.
     printer_id: Option<i64>,
 }
 
-async fn list_contracts(
-    _: Admin,
+/// Contracts, filtered.
+#[utoipa::path(
+    get,
+    path = "/api/v1/contracts",
+    tag = "billing",
+    params(ContractFilter),
+    responses(
+        (status = 200, description = "The contracts.", body = ContractListSchema),
+        (status = 403, description = "`forbidden`: your role may not read contracts.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: the reseller, site or printer filtered on is another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn list_contracts(
+    who: Principal,
     state: web::Data<AppState>,
     q: web::Query<ContractFilter>,
 ) -> Result<HttpResponse, ApiError> {
+    if who.role == Role::Support {
+        return Err(crate::auth::forbidden());
+    }
+    if let Some(r) = q.reseller_id {
+        read_money(&who, r, "reseller")?;
+    }
+    if let Some(s) = q.site_id {
+        read_money(&who, site_reseller(&state, s).await?, "site")?;
+    }
+    if let Some(p) = q.printer_id {
+        read_money(&who, printer_reseller(&state, p).await?, "printer")?;
+    }
     let list = contracts::list(
         &state.db.read,
         ListFilter {
-            reseller_id: q.reseller_id,
+            reseller_id: q.reseller_id.or(who.scope()),
             site_id: q.site_id,
             printer_id: q.printer_id,
         },
@@ -134,12 +264,25 @@ async fn list_contracts(
     })))
 }
 
-async fn show_contract(
-    _: Admin,
+/// A contract.
+#[utoipa::path(
+    get,
+    path = "/api/v1/contracts/{id}",
+    tag = "billing",
+    params(("id" = i64, Path, description = "Contract id.")),
+    responses(
+        (status = 200, description = "The contract.", body = ContractSchema),
+        (status = 403, description = "`forbidden`: your role may not read contracts.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such contract, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn show_contract(
+    who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let c = contracts::get(&state.db.read, id.into_inner()).await?;
+    read_money(&who, c.row.reseller_id, "contract")?;
     Ok(HttpResponse::Ok().json(contract_json(&c)))
 }
 
@@ -215,16 +358,26 @@ fn csv_response(name: &str, body: String) -> HttpResponse {
 // Totals
 // ---------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+/// What to total.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct TotalsParams {
+#[into_params(parameter_in = Query)]
+pub struct TotalsParams {
+    /// `reseller`, `site` or `printer` (required).
     scope: Option<String>,
+    /// Its id (required).
     id: Option<i64>,
+    /// First day, `YYYY-MM-DD` (required).
     from: Option<String>,
+    /// First day after the range, `YYYY-MM-DD` (required; exclusive).
     to: Option<String>,
+    /// Comma-separated: `printer, site, media_type, print_category, ink_color, account_id, project_id, day, month`.
     group_by: Option<String>,
+    /// `jobs` (default) or `meter`.
     basis: Option<String>,
+    /// Include allocated amounts (default: true for sites and printers).
     amounts: Option<bool>,
+    /// `json` (default) or `csv` (also `Accept: text/csv`).
     format: Option<String>,
 }
 
@@ -522,14 +675,43 @@ fn totals_csv(t: &Totals) -> String {
     csv::document(&header, &rows)
 }
 
-async fn billing_totals(
-    _: Admin,
+/// Usage totals and allocated amounts over a range of days, from the maintained rollups.
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/totals",
+    tag = "billing",
+    params(TotalsParams),
+    responses(
+        (status = 200, description = "The totals, as JSON or CSV (UTF-8 with BOM).", content(
+            (TotalsSchema = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "`invalid_query`, `invalid_date`, `invalid_range`, `invalid_group_by`, `invalid_format`.", body = ppu_protocol::api::ErrorBody),
+        (status = 403, description = "`forbidden`: your role may not read billing figures.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such reseller, site or printer, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn billing_totals(
+    who: Principal,
     req: HttpRequest,
     state: web::Data<AppState>,
     params: web::Query<TotalsParams>,
 ) -> Result<HttpResponse, ApiError> {
     let csv_out = wants_csv(&req, params.format.as_deref())?;
     let q = parse_totals(&params)?;
+    let (rid, object) = match q.scope {
+        TotalsScope::Reseller(id) => {
+            read_money(&who, id, "reseller")?;
+            ppu_entities::reseller::Entity::find_by_id(id)
+                .one(&state.db.read)
+                .await?
+                .ok_or_else(|| ApiError::not_found("reseller"))?;
+            (id, format!("reseller:{id}"))
+        }
+        TotalsScope::Site(id) => (site_reseller(&state, id).await?, format!("site:{id}")),
+        TotalsScope::Printer(id) => (printer_reseller(&state, id).await?, format!("printer:{id}")),
+    };
+    read_money(&who, rid, "reseller")?;
     let started = std::time::Instant::now();
     let t = totals::totals(&state.db, q).await?;
     tracing::debug!(
@@ -537,6 +719,7 @@ async fn billing_totals(
         "billing totals"
     );
     if csv_out {
+        audit_export(&state, &who, rid, &object, "usage_totals").await;
         return Ok(csv_response("totals", totals_csv(&t)));
     }
     Ok(HttpResponse::Ok().json(totals_json(&t)))
@@ -546,18 +729,27 @@ async fn billing_totals(
 // Statements
 // ---------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+/// Which statement.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct StatementParams {
+#[into_params(parameter_in = Query)]
+pub struct StatementParams {
+    /// The site (exactly one of `site` and `printer`).
     site: Option<i64>,
+    /// The printer.
     printer: Option<i64>,
+    /// `2026-03`, `2026-Q1` or any day inside the period; omitted: the list of statement ids.
     period: Option<String>,
+    /// `json` (default) or `csv` (also `Accept: text/csv`).
     format: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The answer's format.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct FormatParam {
+#[into_params(parameter_in = Query)]
+pub struct FormatParam {
+    /// `json` (default) or `csv` (also `Accept: text/csv`).
     format: Option<String>,
 }
 
@@ -632,19 +824,45 @@ fn statement_csv(st: &Statement) -> String {
     csv::document(&header, &rows)
 }
 
-fn statement_response(
+async fn statement_response(
+    state: &AppState,
+    who: &Principal,
     req: &HttpRequest,
     format: Option<&str>,
     st: &Statement,
 ) -> Result<HttpResponse, ApiError> {
     if wants_csv(req, format)? {
+        audit_export(
+            state,
+            who,
+            st.reseller_id,
+            &format!("statement:{}", st.id),
+            "statement",
+        )
+        .await;
         return Ok(csv_response(&st.id, statement_csv(st)));
     }
     Ok(HttpResponse::Ok().json(st))
 }
 
-async fn find_statement(
-    _: Admin,
+/// A site's or printer's statement of a period, or its statement ids.
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/statements",
+    tag = "billing",
+    params(StatementParams),
+    responses(
+        (status = 200, description = "The statement (JSON or CSV), or `{statements: [ids]}` without `period`.", content(
+            (StatementOrListSchema = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "`invalid_query`, `invalid_period`, `invalid_format`.", body = ppu_protocol::api::ErrorBody),
+        (status = 403, description = "`forbidden`: your role may not read billing figures.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such site, printer or contract, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn find_statement(
+    who: Principal,
     req: HttpRequest,
     state: web::Data<AppState>,
     p: web::Query<StatementParams>,
@@ -659,10 +877,11 @@ async fn find_statement(
             ));
         }
     };
+    read_money(&who, scope_reseller(&state, scope).await?, scope.kind())?;
     match &p.period {
         Some(period) => {
             let st = statements::statement(&state.db, scope, period).await?;
-            statement_response(&req, p.format.as_deref(), &st)
+            statement_response(&state, &who, &req, p.format.as_deref(), &st).await
         }
         None => {
             let ids = statements::list(&state.db, scope, Utc::now().date_naive()).await?;
@@ -671,25 +890,67 @@ async fn find_statement(
     }
 }
 
-async fn show_statement(
-    _: Admin,
+/// A statement by id, e.g. `site-3-2026-03-01`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/statements/{id}",
+    tag = "billing",
+    params(("id" = String, Path, description = "Statement id: `site-<id>-<start>` or `printer-<id>-<start>`."), FormatParam),
+    responses(
+        (status = 200, description = "The statement, as JSON or CSV.", content(
+            (StatementSchema = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "`invalid_statement_id`, `invalid_format`.", body = ppu_protocol::api::ErrorBody),
+        (status = 403, description = "`forbidden`: your role may not read billing figures.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such statement, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn show_statement(
+    who: Principal,
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     f: web::Query<FormatParam>,
 ) -> Result<HttpResponse, ApiError> {
     let id = statement_id(&id)?;
+    read_money(&who, scope_reseller(&state, id.scope).await?, "statement")?;
     let st = statements::statement_by_id(&state.db, &id).await?;
-    statement_response(&req, f.format.as_deref(), &st)
+    statement_response(&state, &who, &req, f.format.as_deref(), &st).await
 }
 
-async fn close_statement(
-    _: Admin,
+/// Close a statement's period (after its grace window, periods in order); a closed statement never changes.
+#[utoipa::path(
+    post,
+    path = "/api/v1/billing/statements/{id}/close",
+    tag = "billing",
+    params(("id" = String, Path, description = "Statement id.")),
+    responses(
+        (status = 200, description = "The closed statement.", body = StatementSchema),
+        (status = 400, description = "`invalid_statement_id`.", body = ppu_protocol::api::ErrorBody),
+        (status = 403, description = "`forbidden`: your role may not close statements.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such statement, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+        (status = 409, description = "Not closable yet (grace window, an earlier open period) or already closed.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn close_statement(
+    who: Principal,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = statement_id(&id)?;
+    let rid = scope_reseller(&state, id.scope).await?;
+    manage_money(&who, rid, "statement")?;
     let st = statements::close(&state.db, &id, Utc::now()).await?;
+    crate::auth::audit(
+        &state,
+        &who,
+        Some(rid),
+        "statement.close",
+        &format!("statement:{}", st.id),
+        Some(json!({"total": st.total, "digest": st.digest, "via": "api"})),
+    )
+    .await;
     Ok(HttpResponse::Ok().json(st))
 }
 
@@ -723,16 +984,42 @@ fn evidence_csv(e: &Evidence) -> String {
     csv::document(&header, &rows)
 }
 
-async fn statement_evidence(
-    _: Admin,
+/// The records behind each line of a statement, its canonical text and digest.
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/statements/{id}/evidence",
+    tag = "billing",
+    params(("id" = String, Path, description = "Statement id."), FormatParam),
+    responses(
+        (status = 200, description = "The evidence, as JSON or CSV.", content(
+            (EvidenceSchema = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "`invalid_statement_id`, `invalid_format`.", body = ppu_protocol::api::ErrorBody),
+        (status = 403, description = "`forbidden`: your role may not read billing figures.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such statement, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn statement_evidence(
+    who: Principal,
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     f: web::Query<FormatParam>,
 ) -> Result<HttpResponse, ApiError> {
     let id = statement_id(&id)?;
+    let rid = scope_reseller(&state, id.scope).await?;
+    read_money(&who, rid, "statement")?;
     let e = statements::evidence(&state.db, &id).await?;
     if wants_csv(&req, f.format.as_deref())? {
+        audit_export(
+            &state,
+            &who,
+            rid,
+            &format!("statement:{}", e.statement_id),
+            "evidence",
+        )
+        .await;
         return Ok(csv_response(
             &format!("{}-evidence", e.statement_id),
             evidence_csv(&e),

@@ -2,7 +2,8 @@
 //!
 //! # Enrollment
 //! A reseller asks for an enrollment code for a site
-//! (`POST /api/v1/sites/{id}/enrollment-codes`, admin) and gives it to the
+//! (`POST /api/v1/sites/{id}/enrollment-codes`, admins of the site's
+//! reseller) and gives it to the
 //! installer. The hub keeps only keys derived from the code, in a
 //! `credentials` row of kind `enrollment` whose sender id is the site's
 //! account name. The installer runs `ppu-collector enroll`, which seals an
@@ -17,7 +18,8 @@
 //! envelope is refused (`enrollment_code_used`) without a nonce table.
 //!
 //! # Remote configuration
-//! `PUT /api/v1/sites/{id}/collector-config` (admin) validates a
+//! `PUT /api/v1/sites/{id}/collector-config` (admins of the site's reseller;
+//! its users and support staff read it with `GET`) validates a
 //! [`CollectorConfig`] exactly as the collector will, stores it and bumps
 //! the site's `config_version` in one statement; every ingest answer carries
 //! that version, and a collector whose version differs fetches the
@@ -39,10 +41,12 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::files::random_secret;
-use crate::routes::admin::Admin;
+use crate::openapi::{CollectorConfigSchema, EnvelopeSchema};
 use crate::state::{AppState, SenderCredential};
 
 /// `credentials.sender_kind` of an enrollment code.
@@ -229,17 +233,33 @@ fn new_enrollment_code() -> String {
 }
 
 /// The answer to creating an enrollment code: shown once.
-#[derive(Debug, Serialize)]
-struct NewEnrollmentCode {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewEnrollmentCode {
+    /// The site.
     site_id: i64,
+    /// Its account name (the collector enrolls with it).
     account_name: String,
-    /// The code. The hub keeps only keys derived from it.
+    /// The code, e.g. `7KQ2M-XW9RT-B4C8D-NP3ZA`. The hub keeps only keys derived from it.
     code: String,
+    /// It can be used until then.
     expires_at: DateTime<Utc>,
 }
 
-async fn create_enrollment_code(
-    _: Admin,
+/// Issue an enrollment code for a site's collector (replaces the previous one).
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites/{id}/enrollment-codes",
+    tag = "collector",
+    params(("id" = i64, Path, description = "Site id.")),
+    responses(
+        (status = 201, description = "Issued; the code is shown only here.", body = NewEnrollmentCode),
+        (status = 400, description = "`account_name_too_long`.", body = ppu_protocol::api::ErrorBody),
+        (status = 403, description = "`forbidden`: your role may not enroll collectors.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such site, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn create_enrollment_code(
+    who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -247,6 +267,7 @@ async fn create_enrollment_code(
         .one(&state.db.read)
         .await?
         .ok_or_else(|| ApiError::not_found("site"))?;
+    who.administer(site.reseller_id, "site")?;
     if site.account_name.len() > MAX_ACCOUNT_NAME_BYTES {
         return Err(ApiError::bad_request(
             "account_name_too_long",
@@ -333,12 +354,15 @@ pub async fn insert_collector_credential<C: ConnectionTrait>(
 }
 
 /// The answer to a successful enrollment: shown once.
-#[derive(Debug, Serialize)]
-struct Enrolled {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Enrolled {
+    /// The new collector's sender id.
     collector_id: String,
     /// The collector's shared secret; the hub keeps only derived keys.
     secret: String,
+    /// Its site.
     site_id: i64,
+    /// The site's collector configuration version.
     config_version: i64,
 }
 
@@ -346,7 +370,26 @@ fn unauthorized(code: &'static str, message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, message)
 }
 
-async fn enroll(
+/// Enroll a collector: an envelope sealed with keys derived from the
+/// enrollment code (sender id: the account name), proving the code without
+/// sending it. Creates the collector credential and uses the code up.
+#[utoipa::path(
+    post,
+    path = "/api/v1/enroll",
+    tag = "collector",
+    security(()),
+    request_body(content = EnvelopeSchema, content_type = "application/octet-stream", description = "An envelope sealed with the enrollment code's keys."),
+    responses(
+        (status = 201, description = "Enrolled; the secret is shown only here.", body = Enrolled),
+        (status = 400, description = "The envelope does not decode.", body = ppu_protocol::api::ErrorBody),
+        (status = 401, description = "`unknown_enrollment`, `invalid_enrollment_code`, `enrollment_code_used`, `enrollment_code_expired`.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: the code's site is gone.", body = ppu_protocol::api::ErrorBody),
+        (status = 413, description = "`too_large`.", body = ppu_protocol::api::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body must be `application/octet-stream`.", body = ppu_protocol::api::ErrorBody),
+        (status = 422, description = "`stale_timestamp`.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn enroll(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
@@ -434,9 +477,12 @@ async fn enroll(
 // ---------------------------------------------------------------------------
 
 /// `{config_version, config}`: a site's collector configuration.
-#[derive(Debug, Serialize)]
-struct ConfigView {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfigView {
+    /// Bumped by every change (0: never configured).
     config_version: i64,
+    /// The configuration as the collector reads it (defaults filled in); null: none yet.
+    #[schema(value_type = Option<CollectorConfigSchema>)]
     config: Option<serde_json::Value>,
 }
 
@@ -444,22 +490,39 @@ fn invalid_config(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_config", message)
 }
 
-async fn put_collector_config(
-    _: Admin,
+/// Change a site's collector configuration: validated exactly as the
+/// collector validates it; the version goes up by one.
+#[utoipa::path(
+    put,
+    path = "/api/v1/sites/{id}/collector-config",
+    tag = "collector",
+    params(("id" = i64, Path, description = "Site id.")),
+    request_body = CollectorConfigSchema,
+    responses(
+        (status = 200, description = "Stored.", body = ConfigView),
+        (status = 400, description = "`invalid_config` (explains what is wrong), `account_mismatch`.", body = ppu_protocol::api::ErrorBody),
+        (status = 403, description = "`forbidden`: your role may not configure collectors.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such site, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn put_collector_config(
+    who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    // Whose first: another tenant's site is 404 whatever the body says.
+    let site = site::Entity::find_by_id(id)
+        .one(&state.db.read)
+        .await?
+        .ok_or_else(|| ApiError::not_found("site"))?;
+    who.administer(site.reseller_id, "site")?;
     let config = CollectorConfig::from_json_value(body.into_inner())
         .map_err(|e| invalid_config(e.to_string()))?;
     config
         .validate()
         .map_err(|e| invalid_config(e.to_string()))?;
-    let site = site::Entity::find_by_id(id)
-        .one(&state.db.read)
-        .await?
-        .ok_or_else(|| ApiError::not_found("site"))?;
     if config.account_name != site.account_name {
         return Err(ApiError::bad_request(
             "account_mismatch",
@@ -492,14 +555,40 @@ async fn put_collector_config(
         config_version = version,
         "collector configuration changed"
     );
+    crate::auth::audit(
+        &state,
+        &who,
+        Some(site.reseller_id),
+        "collector_config.update",
+        &format!("site:{id}"),
+        Some(serde_json::json!({
+            "config_version": version,
+            "poll_interval_minutes": config.poll_interval_minutes,
+            "job_poll_interval_s": config.job_poll_interval_s,
+            "targets": config.targets.iter().map(|t| t.address.clone()).collect::<Vec<_>>(),
+            "via": "api",
+        })),
+    )
+    .await;
     Ok(HttpResponse::Ok().json(ConfigView {
         config_version: version,
         config: Some(json),
     }))
 }
 
-async fn show_collector_config(
-    _: Admin,
+/// A site's collector configuration and its version.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{id}/collector-config",
+    tag = "collector",
+    params(("id" = i64, Path, description = "Site id.")),
+    responses(
+        (status = 200, description = "The configuration.", body = ConfigView),
+        (status = 404, description = "`not_found`: no such site, or another tenant's.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn show_collector_config(
+    who: Principal,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -507,13 +596,33 @@ async fn show_collector_config(
         .one(&state.db.read)
         .await?
         .ok_or_else(|| ApiError::not_found("site"))?;
+    who.read(site.reseller_id, "site")?;
     Ok(HttpResponse::Ok().json(ConfigView {
         config_version: site.config_version,
         config: site.collector_config,
     }))
 }
 
-async fn collector_config(
+/// A collector fetches its configuration: an envelope sealed with its keys
+/// (empty payload).
+#[utoipa::path(
+    post,
+    path = "/api/v1/collector/config",
+    tag = "collector",
+    security(()),
+    request_body(content = EnvelopeSchema, content_type = "application/octet-stream", description = "An envelope sealed with the collector's keys."),
+    responses(
+        (status = 200, description = "The configuration.", body = ConfigView),
+        (status = 400, description = "The envelope does not decode.", body = ppu_protocol::api::ErrorBody),
+        (status = 401, description = "`unknown_sender`, `bad_mac`.", body = ppu_protocol::api::ErrorBody),
+        (status = 403, description = "`not_a_collector`.", body = ppu_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: the collector's site is gone.", body = ppu_protocol::api::ErrorBody),
+        (status = 413, description = "`too_large`.", body = ppu_protocol::api::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body must be `application/octet-stream`.", body = ppu_protocol::api::ErrorBody),
+        (status = 422, description = "`stale_timestamp`.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
+pub async fn collector_config(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,

@@ -34,7 +34,31 @@ fn reject(kind: &str, err: ApiError) -> ApiError {
 }
 
 /// Read the body up to `limit` bytes; beyond it, 413 without reading further.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+/// How long a sender may take to send an envelope's body once its request
+/// head arrived (the head itself has the server's request timeout). An
+/// envelope is under 100 KB: 30 s allows a line of about 3 KB/s, and a client
+/// that drips slower cannot hold a connection open for ever.
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn read_body(payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    tokio::time::timeout(BODY_DEADLINE, read_body_until_end(payload, limit))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    BODY_DEADLINE.as_secs()
+                ),
+            ))
+        })
+}
+
+async fn read_body_until_end(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
@@ -52,7 +76,26 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
     Ok(body)
 }
 
-/// The handler.
+/// Upload a sealed envelope. Authenticated by its MAC (sender keys), not by a
+/// token; answered only after its records are committed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/ingest",
+    tag = "ingest",
+    security(()),
+    request_body(content = crate::openapi::EnvelopeSchema, content_type = "application/octet-stream", description = "A sealed envelope (PROTOCOL.md)."),
+    responses(
+        (status = 200, description = "Stored (or a duplicate of a stored upload: nothing changed).", body = ppu_protocol::api::IngestResponse),
+        (status = 400, description = "The envelope does not decode (`bad_magic`, `unsupported_version`, `truncated`, `bad_header`, `bad_padding`, `bad_compression`, `malformed_payload`, `unsupported_schema`, ...).", body = ppu_protocol::api::ErrorBody),
+        (status = 401, description = "`unknown_sender` or `bad_mac`.", body = ppu_protocol::api::ErrorBody),
+        (status = 409, description = "`replayed_nonce`: the nonce was used with other content.", body = ppu_protocol::api::ErrorBody),
+        (status = 408, description = "`body_timeout`: the body did not arrive within 30 s.", body = ppu_protocol::api::ErrorBody),
+        (status = 413, description = "`too_large`: the envelope exceeds the hub's limit.", body = ppu_protocol::api::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body must be `application/octet-stream`.", body = ppu_protocol::api::ErrorBody),
+        (status = 422, description = "`stale_timestamp`: outside the hub's window; seal again.", body = ppu_protocol::api::ErrorBody),
+        (status = 503, description = "`busy`, `storage_unavailable` or `shutting_down`: nothing was stored; retry after `Retry-After`.", body = ppu_protocol::api::ErrorBody),
+    )
+)]
 pub async fn ingest(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -13,15 +13,13 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route(
-            "/metrics",
-            web::get().to(crate::metrics::exposition_with_token),
-        )
+        .route("/metrics", web::get().to(health::metrics))
         .route("/api/v1/ingest", web::post().to(ingest::ingest))
         .configure(crate::auth::configure)
         .configure(admin::configure)
         .configure(alerts::configure)
         .configure(billing::configure)
         .configure(collector::configure)
+        .configure(crate::openapi::configure)
         .configure(crate::portal::configure);
 }

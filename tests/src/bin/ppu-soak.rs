@@ -265,11 +265,13 @@ async fn main() -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    // Memory after warm-up (first sample past 5 minutes, or the second one).
+    // Memory after warm-up: the first sample past 5 minutes, or past a third
+    // of a shorter run.
+    let warm_after = (args.minutes * 20.0).min(300.0);
     let warm = samples
         .iter()
-        .find(|(t, _)| *t >= 300.0)
-        .or(samples.get(1))
+        .find(|(t, _)| *t >= warm_after)
+        .or(samples.last())
         .copied()
         .unwrap_or((0.0, rss_boot));
     let result = json!({

@@ -790,17 +790,19 @@ fn the_digest_covers_lines_and_evidence() {
 fn every_metric_counts_its_own_measure() {
     // A copy job: 3 pages, 2 copies, 1.2 m of media, 0.5 m² media, 0.25 m² scanned,
     // 40 µl cyan; a scan job: 0.75 m² scanned.
-    let mut copy = Cell::default();
-    copy.measures = Measures {
-        jobs: 1,
-        copy_jobs: 1,
-        pages: 3,
-        copies: 2,
-        media_length_mm: 1_200,
-        media_area_mm2: 500_000,
-        copy_scan_area_mm2: 250_000,
-        ink_ul: 40,
-        ..Measures::default()
+    let mut copy = Cell {
+        measures: Measures {
+            jobs: 1,
+            copy_jobs: 1,
+            pages: 3,
+            copies: 2,
+            media_length_mm: 1_200,
+            media_area_mm2: 500_000,
+            copy_scan_area_mm2: 250_000,
+            ink_ul: 40,
+            ..Measures::default()
+        },
+        ..Cell::default()
     };
     copy.ink.insert(
         "cyan".into(),
@@ -809,12 +811,14 @@ fn every_metric_counts_its_own_measure() {
             non_hp_ink_ul: 0,
         },
     );
-    let mut scan = Cell::default();
-    scan.measures = Measures {
-        jobs: 1,
-        scan_jobs: 1,
-        scan_area_mm2: 750_000,
-        ..Measures::default()
+    let scan = Cell {
+        measures: Measures {
+            jobs: 1,
+            scan_jobs: 1,
+            scan_area_mm2: 750_000,
+            ..Measures::default()
+        },
+        ..Cell::default()
     };
     let cells = [copy, scan];
     let flat = |p: &str| Pricing::Flat { unit_price: dec(p) };
