@@ -67,6 +67,38 @@ pub struct VerifiedUpload {
     pub sender: Sender,
     /// When the hub received it.
     pub received_at: DateTime<Utc>,
+    /// Per printer report (same index), why it cannot be stored
+    /// ([`crate::domain::plausible`]). Checked by the front end, off the
+    /// single writer; use [`VerifiedUpload::new`].
+    pub implausible: Vec<Option<String>>,
+}
+
+impl VerifiedUpload {
+    /// An upload with its reports' plausibility checked (CPU work that belongs
+    /// on the caller's thread, not in the writer's transaction).
+    pub fn new(
+        header: Header,
+        payload: Payload,
+        envelope_sha256: String,
+        size_bytes: usize,
+        sender: Sender,
+        received_at: DateTime<Utc>,
+    ) -> Self {
+        let implausible = payload
+            .printers
+            .iter()
+            .map(crate::domain::plausible::implausible)
+            .collect();
+        Self {
+            header,
+            payload,
+            envelope_sha256,
+            size_bytes,
+            sender,
+            received_at,
+            implausible,
+        }
+    }
 }
 
 /// Why an upload was not stored.
@@ -534,7 +566,7 @@ async fn store_one(
     let mut rejected = Vec::new();
     let mut accepted_reports = Vec::new();
     let mut serials_seen = HashSet::new();
-    for report in &up.payload.printers {
+    for (i, report) in up.payload.printers.iter().enumerate() {
         let serial = report.serial_number.trim();
         let reject = |code: &str, message: String| RejectedPrinter {
             serial_number: report.serial_number.clone(),
@@ -548,8 +580,8 @@ async fn store_one(
             ));
             continue;
         }
-        if let Some(why) = crate::domain::plausible::implausible(report) {
-            rejected.push(reject("implausible_value", why));
+        if let Some(Some(why)) = up.implausible.get(i) {
+            rejected.push(reject("implausible_value", why.clone()));
             continue;
         }
         if !serials_seen.insert(serial.to_owned()) {

@@ -168,14 +168,14 @@ pub async fn ingest(
         ));
     }
 
-    let upload = VerifiedUpload {
-        envelope_sha256: envelope::upload_id(&body),
-        size_bytes: body.len(),
+    let upload = VerifiedUpload::new(
         header,
         payload,
-        sender: cred.sender.clone(),
+        envelope::upload_id(&body),
+        body.len(),
+        cred.sender.clone(),
         received_at,
-    };
+    );
     let result = state.fleet.ingest(upload).await;
     let response = match result {
         Ok(r) => r,
