@@ -80,11 +80,18 @@ impl Db {
             .await
     }
 
-    /// Whether the database answers a trivial query.
+    /// Whether the database answers a trivial query within [`PING_TIMEOUT`]
+    /// (a load balancer's readiness probe must not hang on a dead database).
     pub async fn ping(&self) -> bool {
-        self.read.ping().await.is_ok() && self.write.ping().await.is_ok()
+        let both = async { self.read.ping().await.is_ok() && self.write.ping().await.is_ok() };
+        tokio::time::timeout(PING_TIMEOUT, both)
+            .await
+            .unwrap_or(false)
     }
 }
+
+/// How long [`Db::ping`] waits for the database.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn sqlite_options(url: &str, connections: u32) -> ConnectOptions {
     let mut opts = ConnectOptions::new(url);

@@ -21,6 +21,13 @@ pub trait Clock: Send + Sync + fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
     /// Complete once the clock shows `deadline` or later.
     fn sleep_until(&self, deadline: DateTime<Utc>) -> Sleep<'_>;
+    /// The real time, for envelope timestamps: the hub checks them against
+    /// its own clock (PROTOCOL.md 8). The same as [`Clock::now`] except for
+    /// a clock that runs faster than real time (the demo's simulated sites),
+    /// whose payloads carry simulated time but whose envelopes must not.
+    fn wall_now(&self) -> DateTime<Utc> {
+        self.now()
+    }
 }
 
 /// A shared clock.

@@ -264,7 +264,7 @@ impl Collector {
         let header = Header::new(
             SenderKind::Collector,
             self.credentials.collector_id.clone(),
-            self.clock.now(),
+            self.clock.wall_now(),
         );
         envelope::seal(&header, payload, &self.keys)
     }
@@ -657,7 +657,7 @@ impl Collector {
         let header = Header::new(
             SenderKind::Collector,
             self.credentials.collector_id.clone(),
-            self.clock.now(),
+            self.clock.wall_now(),
         );
         Ok(envelope::seal_bytes(&header, &msgpack, &self.keys)?)
     }
@@ -683,7 +683,7 @@ impl Collector {
                     break;
                 }
             };
-            let now = self.clock.now();
+            let now = self.clock.wall_now();
             let mut bytes = entry.envelope;
             let stale = envelope::peek_header(&bytes, &Limits::default())
                 .map(|h| now - h.timestamp > RESEAL_AFTER || h.timestamp - now > RESEAL_AFTER)

@@ -66,6 +66,51 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Remove the temporary files that writes interrupted by a crash left in
+/// `dir` (`.NAME.PID.tmp` of a process that no longer runs); returns how
+/// many. They were never renamed into place, so they hold nothing that
+/// counts; a temporary file of a live process (this one, or another
+/// collector on the same directory by mistake) is left alone.
+///
+/// # Errors
+/// The I/O error of reading the directory.
+pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temporary_pid) else {
+            continue;
+        };
+        if pid == std::process::id() || process_runs(pid) {
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if removed > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+/// The writer's process id in a temporary file name `.NAME.PID.tmp`.
+fn temporary_pid(name: &str) -> Option<u32> {
+    let stem = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (_, pid) = stem.rsplit_once('.')?;
+    pid.parse().ok()
+}
+
+/// Whether process `pid` exists (Linux: `/proc`; elsewhere every other
+/// process counts as gone, which only matters if two collectors share a
+/// state directory, which they must not).
+fn process_runs(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
 /// `fsync` a directory, so that a rename or removal in it is durable.
 ///
 /// # Errors
@@ -104,6 +149,26 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> std::io::Result<Option<T>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporaries_of_dead_writers_are_removed_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // pid_max on Linux is at most 2^22: this process cannot exist.
+        let dead = dir.path().join(".7-abc.env.99999999.tmp");
+        let own = dir
+            .path()
+            .join(format!(".state.json.{}.tmp", std::process::id()));
+        let entry = dir.path().join("7-abc.env");
+        let other = dir.path().join("notes.tmp");
+        for p in [&dead, &own, &entry, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temporaries(dir.path()).unwrap(), 1);
+        assert!(!dead.exists(), "debris of a crashed writer");
+        assert!(own.exists() && entry.exists() && other.exists());
+        assert_eq!(temporary_pid(".a.b.12.tmp"), Some(12));
+        assert_eq!(temporary_pid("a.12.tmp"), None);
+    }
 
     #[test]
     fn atomic_writes_replace_and_are_private() {

@@ -97,6 +97,7 @@ impl Spool {
     /// The I/O error.
     pub fn open(dir: &Path, max_bytes: u64) -> std::io::Result<Self> {
         create_private_dir(dir)?;
+        crate::files::remove_stale_temporaries(dir)?;
         let mut entries = BTreeMap::new();
         let mut bytes = 0;
         for entry in std::fs::read_dir(dir)? {

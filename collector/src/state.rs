@@ -44,9 +44,13 @@ impl StateDir {
     /// # Errors
     /// The I/O error.
     pub fn open(root: &Path) -> std::io::Result<Self> {
-        create_private_dir(root)?;
-        create_private_dir(&root.join("printers"))?;
-        create_private_dir(&root.join("spool"))?;
+        for dir in [root.to_owned(), root.join("printers"), root.join("spool")] {
+            create_private_dir(&dir)?;
+            let removed = crate::files::remove_stale_temporaries(&dir)?;
+            if removed > 0 {
+                tracing::info!(dir = %dir.display(), removed, "removed files of writes a crash interrupted");
+            }
+        }
         Ok(Self {
             root: root.to_owned(),
         })

@@ -24,9 +24,10 @@ enum Command {
     /// Run the hub with a simulated fleet: 2 resellers, 5 sites, 25 printers.
     ///
     /// Starts the hub on its own data directory (default ./data/demo, SQLite)
-    /// and direct-connected virtual printers on an accelerated clock, prints
-    /// the URL, the admin token and curl commands to explore, and a status
-    /// line every few seconds. Ctrl-C or SIGTERM stops everything cleanly; the
+    /// and virtual printers on an accelerated clock: 15 direct-connected, 10
+    /// at two sites read by Data Collectors. Prints the portal URL and logins,
+    /// the admin token and curl commands to explore, and a status line every
+    /// few seconds. Ctrl-C or SIGTERM stops everything cleanly; the
     /// next start continues with the same printers.
     Demo(ppu_hub::demo::DemoArgs),
 }

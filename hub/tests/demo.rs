@@ -26,6 +26,8 @@ struct Demo {
     output: Vec<String>,
     base: String,
     serial: String,
+    /// A printer that a Data Collector reads (the banner's second curl line).
+    collected_serial: String,
     site: String,
     /// The first portal login: email and password.
     login: (String, String),
@@ -86,6 +88,19 @@ impl Demo {
         };
         let base = format!("https://localhost:{}", find("https://localhost:"));
         let serial = find("/api/v1/printers/");
+        let collected_serial = output
+            .iter()
+            .filter(|l| l.contains("(read by a Data Collector)"))
+            .find_map(|l| {
+                let rest = &l[l.find("/api/v1/printers/")? + "/api/v1/printers/".len()..];
+                Some(rest.split_whitespace().next()?.to_owned())
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "no printer behind a Data Collector in the banner:\n{}",
+                    output.join("\n")
+                )
+            });
         let site = find("/api/v1/sites/");
         // `  login:  EMAIL / PASSWORD  (scope)`
         let login = output
@@ -114,6 +129,7 @@ impl Demo {
             output,
             base,
             serial,
+            collected_serial,
             site,
             login,
             http,
@@ -137,7 +153,17 @@ impl Demo {
 
     /// Poll the printer named in the banner until `done` holds, at most until `deadline`.
     async fn printer_until(&self, deadline: Instant, done: impl Fn(&Value) -> bool) -> Value {
-        let path = format!("/api/v1/printers/{}", self.serial);
+        self.serial_until(&self.serial, deadline, done).await
+    }
+
+    /// Poll printer `serial` until `done` holds, at most until `deadline`.
+    async fn serial_until(
+        &self,
+        serial: &str,
+        deadline: Instant,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let path = format!("/api/v1/printers/{serial}");
         let mut last = Value::Null;
         while Instant::now() < deadline {
             if let Some(view) = self.get(&path).await {
@@ -149,8 +175,7 @@ impl Demo {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!(
-            "printer {} did not get there in time; last view: {last}\noutput:\n{}",
-            self.serial,
+            "printer {serial} did not get there in time; last view: {last}\noutput:\n{}",
             self.output.join("\n")
         );
     }
@@ -231,6 +256,25 @@ async fn the_demo_shows_data_within_ten_seconds_stops_cleanly_and_continues() {
         demo.started.elapsed()
     );
     assert!(counter(&view, "pages") > 0, "counters count pages: {view}");
+    // A printer at a site behind a Data Collector: the collector found it,
+    // the hub registered it on its first upload, and its jobs arrive too.
+    let collected = demo
+        .serial_until(&demo.collected_serial, deadline, |v| {
+            jobs(v) > 0 && v["counters"].is_object()
+        })
+        .await;
+    eprintln!(
+        "first start: data of a collected printer after {:?}",
+        demo.started.elapsed()
+    );
+    assert_eq!(
+        collected["direct"], false,
+        "read by a collector: {collected}"
+    );
+    assert!(
+        counter(&collected, "pages") > 0,
+        "counters count pages: {collected}"
+    );
     let site = demo
         .get(&format!("/api/v1/sites/{}", demo.site))
         .await
@@ -275,6 +319,22 @@ async fn the_demo_shows_data_within_ten_seconds_stops_cleanly_and_continues() {
     assert_eq!(
         after["anomalies"], 0,
         "no counter went backwards across the restart: {after}"
+    );
+    // The collected site continues too: same collector (its state directory
+    // kept), the printers' counters keep growing, no job is read twice.
+    let collected_before = demo
+        .serial_until(&demo.collected_serial, deadline, |v| {
+            v["counters"].is_object()
+        })
+        .await;
+    let collected_after = demo
+        .serial_until(&demo.collected_serial, deadline + DATA_WITHIN, |v| {
+            counter(v, "pages") > counter(&collected_before, "pages")
+        })
+        .await;
+    assert_eq!(
+        collected_after["anomalies"], 0,
+        "no counter of a collected printer went backwards across the restart: {collected_after}"
     );
     demo.stop("TERM");
 }

@@ -362,6 +362,11 @@ async fn spool_writes_survive_kill_9() {
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
         .count();
+    if tmp_left > 0 {
+        errors.push(format!(
+            "{tmp_left} temporary files of interrupted writes are still in the spool after it was opened again"
+        ));
+    }
     eprintln!(
         "[spool] RESULT kills={kills} batches written={} pushed={} acked-lines={} at-hub={} jobs-at-hub={jobs_rows} push-cut-short={} (of which delivered whole {in_doubt_delivered}) damaged-on-purpose={} lost={lost} duplicates={} refused={} tmp-files-left={tmp_left} (max seen after a kill {kills_mid_write}) elapsed={:?} errors={}",
         will.len(),

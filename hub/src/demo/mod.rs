@@ -2,11 +2,17 @@
 //!
 //! One command starts the hub (HTTPS on `127.0.0.1:8443`, embedded SQLite in
 //! `data/demo`, never the production `data`) and a fleet of virtual printers
-//! from the `ppu-sim` crate: two resellers, five customer sites, 25
-//! direct-connected printers of mixed DesignJet and PageWide XL models, on an
-//! accelerated clock (by default one simulated hour per real second). The
-//! printers go through the same front door as real ones: they are registered
-//! through the admin API and upload sealed envelopes to `/api/v1/ingest`.
+//! from the `ppu-sim` crate: two resellers, five customer sites, 25 printers
+//! of mixed DesignJet and PageWide XL models, on an accelerated clock (by
+//! default one simulated hour per real second). Everything goes through the
+//! same front door as real devices:
+//! - at three sites the printers are **direct-connected**: registered through
+//!   the admin API, they upload sealed envelopes to `/api/v1/ingest`
+//!   themselves;
+//! - at two sites (one per reseller) a real **Data Collector** reads the
+//!   printers' HP LEDM web servers on loopback ports and uploads for them
+//!   ([`collected`]); it was enrolled with a one-time code, and the hub
+//!   registers its printers on their first upload.
 //!
 //! # Starting again
 //! The fleet file (`demo-fleet.json` in the data directory, private: it holds
@@ -18,9 +24,12 @@
 //! record as counter regressions.
 //!
 //! # Stopping
-//! On SIGINT or SIGTERM the printers send what they still hold, the outboxes
-//! drain, the fleet file is saved, then the hub drains ingest and saves its
-//! actors' snapshots; the process exits 0.
+//! On SIGINT or SIGTERM the collectors finish their step and send their
+//! spools, the printers send what they still hold, the outboxes drain, the
+//! fleet file is saved, then the hub drains ingest and saves its actors'
+//! snapshots; the process exits 0.
+
+pub mod collected;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -38,6 +47,7 @@ use ppu_sim::upload::{HubClient, tls_config};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use self::collected::{CollectedSite, CollectedSummary, DemoClock, HubEndpoint, RunningSite};
 use crate::Application;
 use crate::settings::{MetricsConfig, Settings};
 
@@ -52,17 +62,41 @@ const MARKER: &str = ".ppu-hub-demo";
 const TICK: Duration = Duration::from_millis(200);
 /// Time the printers get to deliver what they hold when the demo stops.
 const DRAIN: Duration = Duration::from_secs(20);
-/// Version of the fleet file format.
-const FILE_VERSION: u32 = 1;
+/// Version of the fleet file format (2: sites behind a Data Collector).
+const FILE_VERSION: u32 = 2;
 
-/// Resellers and their customer sites: (reseller, [(account name, site name)]).
-const TENANTS: &[(&str, &[(&str, &str)])] = &[
+/// How a site's printers reach the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Connection {
+    /// Each printer uploads itself.
+    Direct,
+    /// A Data Collector on the site's network reads them and uploads.
+    Collector,
+}
+
+/// A customer site of the demo: account name, site name, how its printers report.
+type SitePlan = (&'static str, &'static str, Connection);
+
+/// Resellers and their customer sites.
+const TENANTS: &[(&str, &[SitePlan])] = &[
     (
         "Plotterwerk Partner GmbH",
         &[
-            ("acme-architekten-berlin", "ACME Architekten, Berlin"),
-            ("stadtwerke-leipzig", "Stadtwerke Leipzig, Planungsamt"),
-            ("bauer-ingenieure-hamburg", "Bauer Ingenieure, Hamburg"),
+            (
+                "acme-architekten-berlin",
+                "ACME Architekten, Berlin",
+                Connection::Direct,
+            ),
+            (
+                "stadtwerke-leipzig",
+                "Stadtwerke Leipzig, Planungsamt",
+                Connection::Collector,
+            ),
+            (
+                "bauer-ingenieure-hamburg",
+                "Bauer Ingenieure, Hamburg",
+                Connection::Direct,
+            ),
         ],
     ),
     (
@@ -71,8 +105,13 @@ const TENANTS: &[(&str, &[(&str, &str)])] = &[
             (
                 "northgate-engineering-leeds",
                 "Northgate Engineering, Leeds",
+                Connection::Direct,
             ),
-            ("harbour-print-bristol", "Harbour Print & Copy, Bristol"),
+            (
+                "harbour-print-bristol",
+                "Harbour Print & Copy, Bristol",
+                Connection::Collector,
+            ),
         ],
     ),
 ];
@@ -192,8 +231,10 @@ struct DemoFleet {
     /// Runs started so far; seeds each run's batch ids.
     runs: u64,
     resellers: Vec<DemoReseller>,
-    /// One fleet file per site, with the printers' secrets.
+    /// One fleet file per site of direct-connected printers, with their secrets.
     sites: Vec<FleetFile>,
+    /// The sites behind a Data Collector.
+    collected: Vec<CollectedSite>,
     /// Portal accounts.
     #[serde(default)]
     users: Vec<DemoUser>,
@@ -220,8 +261,21 @@ impl DemoFleet {
         crate::files::write_private(path, serde_json::to_string_pretty(self)?.as_bytes())
     }
 
+    /// The direct-connected printers.
     fn printers(&self) -> impl Iterator<Item = &fleet::FleetPrinter> {
         self.sites.iter().flat_map(|s| s.printers.iter())
+    }
+
+    /// Every printer's serial number and model, direct or collected.
+    fn all_printers(&self) -> impl Iterator<Item = (&str, ppu_sim::ModelId)> {
+        self.printers()
+            .map(|p| (p.serial_number.as_str(), p.model))
+            .chain(
+                self.collected
+                    .iter()
+                    .flat_map(|s| s.printers.iter())
+                    .map(|p| (p.serial_number.as_str(), p.model)),
+            )
     }
 }
 
@@ -349,6 +403,16 @@ impl HubAccess {
         })
     }
 
+    /// How the Data Collectors reach this hub.
+    fn endpoint(&self) -> HubEndpoint {
+        HubEndpoint {
+            base_url: self.base_url.clone(),
+            cert: self.cert.clone(),
+            token: self.token.clone(),
+            http: self.http.clone(),
+        }
+    }
+
     /// `GET` an admin route; `None` on any failure (used for display and checks only).
     async fn get(&self, path: &str) -> Option<(u16, Value)> {
         let response = self
@@ -386,12 +450,13 @@ async fn start_fleet(args: &DemoArgs, hub: &HubAccess) -> anyhow::Result<(DemoFl
         Some(demo) => demo,
         None => {
             println!(
-                "provisioning {} resellers, {} sites, {} printers ...",
+                "provisioning {} resellers, {} sites, {} printers, enrolling {} Data Collectors ...",
                 TENANTS.len(),
                 site_count(),
-                site_count() * PRINTERS_PER_SITE
+                site_count() * PRINTERS_PER_SITE,
+                collector_site_count()
             );
-            provision(&hub.admin, args.seed).await?
+            provision(hub, &args.data_dir, args.seed).await?
         }
     };
     if demo.users.is_empty() {
@@ -472,6 +537,14 @@ fn site_count() -> usize {
     TENANTS.iter().map(|(_, sites)| sites.len()).sum()
 }
 
+fn collector_site_count() -> usize {
+    TENANTS
+        .iter()
+        .flat_map(|(_, sites)| sites.iter())
+        .filter(|(_, _, c)| *c == Connection::Collector)
+        .count()
+}
+
 /// Whether the hub knows the saved fleet's first printer.
 async fn fleet_is_registered(hub: &HubAccess, demo: &DemoFleet) -> bool {
     let Some(first) = demo.printers().next() else {
@@ -489,7 +562,7 @@ async fn fleet_is_registered(hub: &HubAccess, demo: &DemoFleet) -> bool {
 /// Create the resellers, sites and printers. When a name or serial number is
 /// taken (a fleet file lost after provisioning), try again with new names and
 /// serial numbers; what the failed attempt created stays, unused.
-async fn provision(admin: &AdminClient, seed: u64) -> anyhow::Result<DemoFleet> {
+async fn provision(hub: &HubAccess, data_dir: &Path, seed: u64) -> anyhow::Result<DemoFleet> {
     const ATTEMPTS: u64 = 5;
     let mut attempt = 0;
     loop {
@@ -499,11 +572,11 @@ async fn provision(admin: &AdminClient, seed: u64) -> anyhow::Result<DemoFleet> 
         } else {
             format!(" #{}", attempt + 1)
         };
-        match provision_once(admin, seed, &suffix).await {
+        match provision_once(hub, data_dir, seed, &suffix).await {
             Ok(demo) => return Ok(demo),
-            Err(AdminError::Status {
+            Err(collected::ProvisionError::Admin(AdminError::Status {
                 status: 409, body, ..
-            }) if attempt + 1 < ATTEMPTS => {
+            })) if attempt + 1 < ATTEMPTS => {
                 tracing::warn!(%body, "a demo name is taken, provisioning with new names");
                 attempt += 1;
             }
@@ -513,13 +586,17 @@ async fn provision(admin: &AdminClient, seed: u64) -> anyhow::Result<DemoFleet> 
 }
 
 async fn provision_once(
-    admin: &AdminClient,
+    hub: &HubAccess,
+    data_dir: &Path,
     seed: u64,
     suffix: &str,
-) -> Result<DemoFleet, AdminError> {
+) -> Result<DemoFleet, collected::ProvisionError> {
+    let admin = &hub.admin;
+    let endpoint = hub.endpoint();
     let mut plan = fleet::plan(site_count() * PRINTERS_PER_SITE, seed, &[]).into_iter();
     let mut resellers = Vec::new();
     let mut sites = Vec::new();
+    let mut collected = Vec::new();
     for (reseller, tenant_sites) in TENANTS {
         let name = format!("{reseller}{suffix}");
         let reseller_id = admin.create_reseller(&name).await?;
@@ -527,17 +604,37 @@ async fn provision_once(
             id: reseller_id.clone(),
             name,
         });
-        for (account, site_name) in *tenant_sites {
+        for (account, site_name, connection) in *tenant_sites {
             let account = if suffix.is_empty() {
                 (*account).to_owned()
             } else {
                 format!("{account}-{seed}")
             };
             let printers: Vec<_> = plan.by_ref().take(PRINTERS_PER_SITE).collect();
-            sites.push(
-                fleet::provision_site(admin, &reseller_id, &account, site_name, &printers, seed)
+            match connection {
+                Connection::Direct => sites.push(
+                    fleet::provision_site(
+                        admin,
+                        &reseller_id,
+                        &account,
+                        site_name,
+                        &printers,
+                        seed,
+                    )
                     .await?,
-            );
+                ),
+                Connection::Collector => collected.push(
+                    collected::provision(
+                        admin,
+                        &endpoint,
+                        data_dir,
+                        &reseller_id,
+                        (&account, site_name),
+                        &printers,
+                    )
+                    .await?,
+                ),
+            }
         }
     }
     let sim_start = workday_morning(Utc::now());
@@ -550,6 +647,7 @@ async fn provision_once(
         runs: 0,
         resellers,
         sites,
+        collected,
         users: Vec::new(),
     })
 }
@@ -570,9 +668,10 @@ fn workday_morning(now: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 fn print_banner(args: &DemoArgs, hub: &HubAccess, demo: &DemoFleet) {
-    let printers = demo.printers().count();
+    let direct = demo.printers().count();
+    let collected: usize = demo.collected.iter().map(|s| s.printers.len()).sum();
     let models: std::collections::BTreeSet<String> =
-        demo.printers().map(|p| p.model.to_string()).collect();
+        demo.all_printers().map(|(_, m)| m.to_string()).collect();
     let base = &hub.base_url;
     let ca = hub.cert.display();
     let token_file = hub.token_path.display();
@@ -591,10 +690,13 @@ fn print_banner(args: &DemoArgs, hub: &HubAccess, demo: &DemoFleet) {
     println!();
     println!("ppu-hub demo is running");
     println!(
-        "  fleet:  {} resellers, {} sites, {printers} direct-connected printers ({} models), seed {}",
+        "  fleet:  {} resellers, {} sites, {} printers ({} models): {direct} direct-connected, \
+         {collected} behind {} Data Collectors; seed {}",
         demo.resellers.len(),
-        demo.sites.len(),
+        demo.sites.len() + demo.collected.len(),
+        direct + collected,
         models.len(),
+        demo.collected.len(),
         demo.seed
     );
     println!(
@@ -618,27 +720,61 @@ fn print_banner(args: &DemoArgs, hub: &HubAccess, demo: &DemoFleet) {
     println!("  TOKEN=$(cat {token_file})");
     let curl = format!("curl -s --cacert {ca} -H \"Authorization: Bearer $TOKEN\"");
     println!("  {curl} {base}/api/v1/printers/{serial}");
+    if let Some(p) = demo.collected.first().and_then(|s| s.printers.first()) {
+        println!(
+            "  {curl} {base}/api/v1/printers/{}    (read by a Data Collector)",
+            p.serial_number
+        );
+    }
     println!("  {curl} {base}/api/v1/sites/{site}");
     println!("  {curl} {base}/api/v1/resellers/{reseller}");
     println!("  {curl} '{base}/api/v1/alerts?state=open'");
     println!("  {curl} -N {base}/api/v1/alerts/stream");
     println!();
     println!("Sites and printers:");
-    for site in &demo.sites {
-        let reseller = demo
-            .resellers
+    let reseller_name = |id: &Value| {
+        demo.resellers
             .iter()
-            .find(|r| r.id == site.reseller_id)
-            .map_or("?", |r| r.name.as_str());
+            .find(|r| r.id == *id)
+            .map_or("?", |r| r.name.as_str())
+    };
+    let direct = demo.sites.iter().map(|s| {
+        let printers: Vec<_> = s
+            .printers
+            .iter()
+            .map(|p| (&p.serial_number, p.model))
+            .collect();
+        (
+            &s.site_id,
+            &s.account_name,
+            &s.reseller_id,
+            "direct-connected",
+            printers,
+        )
+    });
+    let collected = demo.collected.iter().map(|s| {
+        let printers: Vec<_> = s
+            .printers
+            .iter()
+            .map(|p| (&p.serial_number, p.model))
+            .collect();
+        (
+            &s.site_id,
+            &s.account_name,
+            &s.reseller_id,
+            "behind a Data Collector",
+            printers,
+        )
+    });
+    for (site_id, account, reseller, how, printers) in direct.chain(collected) {
+        let printers: Vec<String> = printers
+            .into_iter()
+            .map(|(serial, model)| format!("{serial} {model}"))
+            .collect();
         println!(
-            "  site {} {} ({reseller}): {}",
-            site.site_id,
-            site.account_name,
-            site.printers
-                .iter()
-                .map(|p| format!("{} {}", p.serial_number, p.model))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "  site {site_id} {account} ({}), {how}: {}",
+            reseller_name(reseller),
+            printers.join(", ")
         );
     }
     println!("Ctrl-C stops the demo; `ppu-hub demo` again continues where it stopped.");
@@ -656,6 +792,28 @@ async fn run_fleet(
 ) -> anyhow::Result<()> {
     let path = args.data_dir.join(FLEET_FILE);
     let clock = AcceleratedClock::new(fleet.now(), args.speed);
+    let mut collected = Vec::with_capacity(demo.collected.len());
+    let endpoint = hub.endpoint();
+    for site in &demo.collected {
+        let started = RunningSite::start(
+            site,
+            &args.data_dir,
+            &endpoint,
+            demo.seed,
+            (demo.sim_start, fleet.now()),
+            &DemoClock(clock.clone()),
+        )
+        .await;
+        match started {
+            Ok(running) => collected.push(running),
+            Err(e) => {
+                for running in collected {
+                    running.stop().await;
+                }
+                return Err(e);
+            }
+        }
+    }
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let status_every = Duration::from_secs(args.status_secs);
@@ -665,13 +823,17 @@ async fn run_fleet(
             () = shutdown.as_mut() => break,
             _ = tick.tick() => {}
         }
-        fleet.tick(clock.now()).await;
+        let now = clock.now();
+        for site in &collected {
+            site.advance(now);
+        }
+        fleet.tick(now).await;
         if fleet.queued() == 0 {
             demo.delivered_until = fleet.now();
         }
         if tokio::time::Instant::now() >= next_status {
             next_status += status_every;
-            print_status(hub, demo, fleet).await;
+            print_status(hub, demo, fleet, &collected).await;
             // Saved as it goes, so that even after a crash the next start replays
             // no further than what reached the hub.
             if let Err(e) = demo.save(&path) {
@@ -680,9 +842,11 @@ async fn run_fleet(
         }
     }
 
-    println!("stopping the printers: sending what they hold ...");
+    println!("stopping the Data Collectors and the printers: sending what they hold ...");
     fleet.upload_pending();
-    let left = fleet.drain(DRAIN).await;
+    let stop_collectors =
+        futures_util::future::join_all(collected.into_iter().map(RunningSite::stop));
+    let (left, _) = tokio::join!(fleet.drain(DRAIN), stop_collectors);
     if left == 0 {
         demo.stops.push(fleet.now());
         demo.delivered_until = fleet.now();
@@ -695,7 +859,7 @@ async fn run_fleet(
         );
     }
     demo.save(&path)?;
-    print_status(hub, demo, fleet).await;
+    print_status(hub, demo, fleet, &[]).await;
     let rejected: usize = fleet.printers().map(|p| p.rejected().len()).sum();
     if rejected > 0 {
         tracing::error!(
@@ -706,7 +870,12 @@ async fn run_fleet(
     Ok(())
 }
 
-async fn print_status(hub: &HubAccess, demo: &DemoFleet, fleet: &DirectFleet) {
+async fn print_status(
+    hub: &HubAccess,
+    demo: &DemoFleet,
+    fleet: &DirectFleet,
+    collected: &[RunningSite],
+) {
     let s = fleet.summary();
     let day = (s.simulated_until - demo.sim_start).num_days() + 1;
     let alerts = match hub.get("/api/v1/alerts?state=open&limit=1000").await {
@@ -715,8 +884,25 @@ async fn print_status(hub: &HubAccess, demo: &DemoFleet, fleet: &DirectFleet) {
             .map_or_else(|| "?".to_owned(), |a| a.len().to_string()),
         _ => "?".to_owned(),
     };
+    let mut c = CollectedSummary::default();
+    for site in collected {
+        site.summarize(&mut c);
+    }
+    let collectors = if collected.is_empty() {
+        String::new()
+    } else {
+        let failing = if c.failing == 0 {
+            String::new()
+        } else {
+            format!(", {} cannot reach the hub", c.failing)
+        };
+        format!(
+            " · collectors: {} printers read, {} jobs logged{failing}",
+            c.collected, c.jobs
+        )
+    };
     println!(
-        "[{} · day {day}] uploads {} sent ({} alert), {} queued, {} retried · jobs {} stored this run, {} generated in all · open alerts {alerts}",
+        "[{} · day {day}] direct: uploads {} sent ({} alert), {} queued, {} retried, jobs {} stored this run, {} generated in all{collectors} · open alerts {alerts}",
         s.simulated_until.format("%Y-%m-%d %H:%M"),
         s.uploads.delivered,
         s.uploads.alert_uploads,
