@@ -13,7 +13,7 @@
 //! a nonce seen with different bytes is a replay; a job UUID already stored is
 //! never stored or counted again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use ppu_entities::{anomaly, counter_reading, credential, printer, site, status_snapshot, upload};
@@ -24,7 +24,7 @@ use ppu_protocol::model::{
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -146,7 +146,7 @@ pub struct PrinterUpdate {
 }
 
 /// A printer's identity and ownership.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PrinterRef {
     /// Printer id.
     pub id: i64,
@@ -410,10 +410,23 @@ impl<D: Dispatch> Writer<D> {
     ) -> Result<Vec<Result<Stored, IngestError>>, DbErr> {
         let tx = self.db.begin_write().await?;
         let mut overlay = Overlay::default();
+        let known = Known::load(&tx, uploads).await?;
+        let mut deferred = Deferred::default();
         let mut results = Vec::with_capacity(uploads.len());
         for up in uploads {
-            results.push(store_one(&tx, &self.caches, &mut overlay, up).await?);
+            let mut batch = Batch {
+                caches: &self.caches,
+                known: &known,
+                overlay: &mut overlay,
+                deferred: &mut deferred,
+            };
+            results.push(store_one(&tx, &mut batch, up).await?);
         }
+        let updates = results
+            .iter()
+            .flatten()
+            .flat_map(|stored: &Stored| stored.updates.iter());
+        deferred.flush(&tx, updates).await?;
         tx.commit().await?;
         if self.caches.printers.len() > CACHE_LIMIT {
             self.caches.printers.clear();
@@ -494,72 +507,215 @@ async fn baseline(
         .transpose()
 }
 
-async fn known_jobs(tx: &DatabaseTransaction, uuids: &[Uuid]) -> Result<HashSet<Uuid>, DbErr> {
-    let mut known = HashSet::new();
-    for chunk in uuids.chunks(500) {
-        let rows: Vec<Uuid> = ppu_entities::job::Entity::find()
+/// A sender's key in the ledger: `kind/sender id`.
+fn sender_key(kind: &str, sender_id: &str) -> String {
+    format!("{kind}/{sender_id}")
+}
+
+/// What the database already holds about a batch's uploads, read with a few
+/// queries per batch instead of several per upload: ledger rows with the
+/// same envelope, nonce or batch id, the job UUIDs already stored, and the
+/// sites' configuration versions.
+#[derive(Debug, Default)]
+struct Known {
+    /// Envelope hash → the stored answer.
+    envelopes: HashMap<String, serde_json::Value>,
+    /// (sender key, nonce) already used.
+    nonces: HashSet<(String, String)>,
+    /// (sender key, batch id) → the stored answer.
+    batches: HashMap<(String, String), serde_json::Value>,
+    /// Job UUIDs already stored.
+    jobs: HashSet<Uuid>,
+    /// Configuration version per site.
+    config_versions: HashMap<i64, i64>,
+}
+
+impl Known {
+    async fn load(tx: &DatabaseTransaction, uploads: &[&VerifiedUpload]) -> Result<Self, DbErr> {
+        let mut known = Self::default();
+        // Chunks keep the OR chains well inside SQLite's expression depth limit.
+        for chunk in uploads.chunks(50) {
+            let mut any = Condition::any().add(
+                upload::Column::EnvelopeSha256
+                    .is_in(chunk.iter().map(|up| up.envelope_sha256.clone())),
+            );
+            for up in chunk {
+                any = any.add(
+                    Condition::all()
+                        .add(upload::Column::SenderKind.eq(up.sender.kind.as_str()))
+                        .add(upload::Column::SenderId.eq(&up.sender.sender_id))
+                        .add(
+                            Condition::any()
+                                .add(upload::Column::Nonce.eq(hex::encode(up.header.nonce)))
+                                .add(upload::Column::BatchId.eq(up.payload.batch_id.to_string())),
+                        ),
+                );
+            }
+            for row in upload::Entity::find().filter(any).all(tx).await? {
+                let key = sender_key(&row.sender_kind, &row.sender_id);
+                known.nonces.insert((key.clone(), row.nonce));
+                known
+                    .batches
+                    .insert((key, row.batch_id), row.response.clone());
+                known.envelopes.insert(row.envelope_sha256, row.response);
+            }
+        }
+        let uuids: Vec<Uuid> = uploads
+            .iter()
+            .flat_map(|up| up.payload.printers.iter())
+            .flat_map(|r| {
+                r.print_jobs
+                    .iter()
+                    .map(|j| j.job.uuid)
+                    .chain(r.scan_jobs.iter().map(|j| j.job.uuid))
+                    .chain(r.copy_jobs.iter().map(|j| j.job.uuid))
+            })
+            .collect();
+        for chunk in uuids.chunks(500) {
+            let rows: Vec<Uuid> = ppu_entities::job::Entity::find()
+                .select_only()
+                .column(ppu_entities::job::Column::Uuid)
+                .filter(ppu_entities::job::Column::Uuid.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(tx)
+                .await?;
+            known.jobs.extend(rows);
+        }
+        let sites: HashSet<i64> = uploads.iter().map(|up| up.sender.site_id).collect();
+        let rows: Vec<(i64, i64)> = site::Entity::find()
             .select_only()
-            .column(ppu_entities::job::Column::Uuid)
-            .filter(ppu_entities::job::Column::Uuid.is_in(chunk.iter().copied()))
+            .column(site::Column::Id)
+            .column(site::Column::ConfigVersion)
+            .filter(site::Column::Id.is_in(sites))
             .into_tuple()
             .all(tx)
             .await?;
-        known.extend(rows);
+        known.config_versions.extend(rows);
+        Ok(known)
     }
-    Ok(known)
 }
 
-/// Store one upload inside the batch transaction.
+/// Writes of a batch that need no id back, made once per batch just before
+/// the commit, in upload order (ids keep the order of the uploads), one
+/// multi-row statement per table and chunk.
+#[derive(Debug, Default)]
+struct Deferred {
+    jobs: Vec<ppu_entities::job::ActiveModel>,
+    readings: Vec<counter_reading::ActiveModel>,
+    /// Counter regressions: (upload id, printer id, the anomaly row without its reading id).
+    anomalies: Vec<(i64, i64, anomaly::ActiveModel)>,
+    snapshots: Vec<status_snapshot::ActiveModel>,
+    /// The last change per printer (last upload time, identity from its configuration).
+    printers: BTreeMap<i64, printer::ActiveModel>,
+    /// When each credential was last used.
+    credentials: BTreeMap<i64, DateTime<Utc>>,
+}
+
+/// Rows per multi-row insert (SQLite allows 32,766 bound values; the widest
+/// rows here have about 40 columns).
+const INSERT_CHUNK: usize = 400;
+
+impl Deferred {
+    async fn flush<'a>(
+        self,
+        tx: &DatabaseTransaction,
+        updates: impl Iterator<Item = &'a PrinterUpdate>,
+    ) -> Result<(), DbErr> {
+        let updates: Vec<&PrinterUpdate> = updates.collect();
+        crate::billing::add_jobs_to_rollups(tx, &self.jobs, &updates).await?;
+        store::insert_jobs(tx, self.jobs).await?;
+        insert_chunked::<counter_reading::Entity, _>(tx, self.readings).await?;
+        for (upload_id, printer_id, mut row) in self.anomalies {
+            let reading: Option<i64> = counter_reading::Entity::find()
+                .select_only()
+                .column(counter_reading::Column::Id)
+                .filter(counter_reading::Column::UploadId.eq(upload_id))
+                .filter(counter_reading::Column::PrinterId.eq(printer_id))
+                .into_tuple()
+                .one(tx)
+                .await?;
+            let reading = reading.ok_or_else(|| {
+                DbErr::RecordNotFound(format!(
+                    "counter reading of printer {printer_id} in upload {upload_id}"
+                ))
+            })?;
+            row.reading_id = Set(reading);
+            anomaly::Entity::insert(row)
+                .exec_without_returning(tx)
+                .await?;
+        }
+        insert_chunked::<status_snapshot::Entity, _>(tx, self.snapshots).await?;
+        for (_, row) in self.printers {
+            row.update(tx).await?;
+        }
+        for (id, at) in self.credentials {
+            credential::ActiveModel {
+                id: Set(id),
+                last_used_at: Set(Some(at)),
+                ..Default::default()
+            }
+            .update(tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+async fn insert_chunked<E, A>(tx: &DatabaseTransaction, rows: Vec<A>) -> Result<(), DbErr>
+where
+    E: EntityTrait,
+    A: sea_orm::ActiveModelTrait<Entity = E>,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(INSERT_CHUNK).collect();
+        E::insert_many(chunk).exec_without_returning(tx).await?;
+    }
+    Ok(())
+}
+
+/// What [`store_one`] works with besides the transaction.
+struct Batch<'a> {
+    caches: &'a Caches,
+    known: &'a Known,
+    overlay: &'a mut Overlay,
+    deferred: &'a mut Deferred,
+}
+
+/// Store one upload inside the batch transaction (rows that need no id
+/// back go to the batch's [`Deferred`] writes).
 ///
 /// `Err(DbErr)` aborts the whole batch; `Ok(Err(_))` refuses this upload only.
 async fn store_one(
     tx: &DatabaseTransaction,
-    caches: &Caches,
-    overlay: &mut Overlay,
+    batch: &mut Batch<'_>,
     up: &VerifiedUpload,
 ) -> Result<Result<Stored, IngestError>, DbErr> {
     let kind = up.sender.kind.as_str().to_owned();
     let sender_id = up.sender.sender_id.clone();
     let nonce = hex::encode(up.header.nonce);
     let batch_id = up.payload.batch_id.to_string();
+    let sender = sender_key(&kind, &sender_id);
 
     // 1. The same bytes again: a retry.
-    if let Some(r) = overlay.envelopes.get(&up.envelope_sha256) {
+    if let Some(r) = batch.overlay.envelopes.get(&up.envelope_sha256) {
         return Ok(Ok(duplicate_of(r.clone())));
     }
-    if let Some(row) = upload::Entity::find()
-        .filter(upload::Column::EnvelopeSha256.eq(&up.envelope_sha256))
-        .one(tx)
-        .await?
-    {
-        return Ok(Ok(duplicate_of(store::from_json(&row.response)?)));
+    if let Some(r) = batch.known.envelopes.get(&up.envelope_sha256) {
+        return Ok(Ok(duplicate_of(store::from_json(r)?)));
     }
     // 2. Same nonce, other bytes: a replay (or a broken sender).
-    let nonce_key = (format!("{kind}/{sender_id}"), nonce.clone());
-    if overlay.nonces.contains(&nonce_key)
-        || upload::Entity::find()
-            .filter(upload::Column::SenderKind.eq(&kind))
-            .filter(upload::Column::SenderId.eq(&sender_id))
-            .filter(upload::Column::Nonce.eq(&nonce))
-            .one(tx)
-            .await?
-            .is_some()
-    {
+    let nonce_key = (sender.clone(), nonce.clone());
+    if batch.overlay.nonces.contains(&nonce_key) || batch.known.nonces.contains(&nonce_key) {
         return Ok(Err(IngestError::ReplayedNonce));
     }
     // 3. The same batch re-sealed: a retry after the timestamp window.
-    let batch_key = (format!("{kind}/{sender_id}"), batch_id.clone());
-    if let Some(r) = overlay.batches.get(&batch_key) {
+    let batch_key = (sender, batch_id.clone());
+    if let Some(r) = batch.overlay.batches.get(&batch_key) {
         return Ok(Ok(duplicate_of(r.clone())));
     }
-    if let Some(row) = upload::Entity::find()
-        .filter(upload::Column::SenderKind.eq(&kind))
-        .filter(upload::Column::SenderId.eq(&sender_id))
-        .filter(upload::Column::BatchId.eq(&batch_id))
-        .one(tx)
-        .await?
-    {
-        return Ok(Ok(duplicate_of(store::from_json(&row.response)?)));
+    if let Some(r) = batch.known.batches.get(&batch_key) {
+        return Ok(Ok(duplicate_of(store::from_json(r)?)));
     }
 
     // 4. Which printer reports are accepted.
@@ -591,7 +747,7 @@ async fn store_one(
             ));
             continue;
         }
-        let found = find_printer(tx, caches, overlay, serial).await?;
+        let found = find_printer(tx, batch.caches, batch.overlay, serial).await?;
         let printer = match (up.sender.kind, found) {
             (SenderKind::Printer, Some(p)) if Some(p.id) == up.sender.printer_id => p,
             (SenderKind::Printer, _) => {
@@ -628,33 +784,69 @@ async fn store_one(
                     site_id: up.sender.site_id,
                     reseller_id: up.sender.reseller_id,
                 };
-                overlay.printers.insert(serial.to_owned(), p);
+                batch.overlay.printers.insert(serial.to_owned(), p);
                 p
             }
         };
         accepted_reports.push((printer, report));
     }
 
-    // 5. Which jobs are new.
-    let all_uuids: Vec<Uuid> = accepted_reports
-        .iter()
-        .flat_map(|(_, r)| {
-            r.print_jobs
-                .iter()
-                .map(|j| j.job.uuid)
-                .chain(r.scan_jobs.iter().map(|j| j.job.uuid))
-                .chain(r.copy_jobs.iter().map(|j| j.job.uuid))
-        })
-        .collect();
-    let mut known = known_jobs(tx, &all_uuids).await?;
-    known.extend(overlay.jobs.iter().copied());
-
+    // 5. Which jobs are new (a UUID stored before, or earlier in this batch or
+    //    upload, is a duplicate), and the answer, before anything is written.
     let mut accepted = RecordCounts::default();
     let mut duplicates = RecordCounts::default();
-    let config_version = site::Entity::find_by_id(up.sender.site_id)
-        .one(tx)
-        .await?
-        .map_or(0, |s| s.config_version);
+    let mut new_jobs: Vec<bool> = Vec::new();
+    let mut seen_here = HashSet::new();
+    let mut classify = |uuid: Uuid, dup: &mut u32, acc: &mut u32| {
+        let new = !batch.known.jobs.contains(&uuid)
+            && !batch.overlay.jobs.contains(&uuid)
+            && seen_here.insert(uuid);
+        if new {
+            *acc += 1;
+        } else {
+            *dup += 1;
+        }
+        new_jobs.push(new);
+    };
+    for (_, report) in &accepted_reports {
+        accepted.printers += 1;
+        accepted.alerts += u32::try_from(report.alerts.len()).unwrap_or(u32::MAX);
+        for j in &report.print_jobs {
+            classify(
+                j.job.uuid,
+                &mut duplicates.print_jobs,
+                &mut accepted.print_jobs,
+            );
+        }
+        for j in &report.scan_jobs {
+            classify(
+                j.job.uuid,
+                &mut duplicates.scan_jobs,
+                &mut accepted.scan_jobs,
+            );
+        }
+        for j in &report.copy_jobs {
+            classify(
+                j.job.uuid,
+                &mut duplicates.copy_jobs,
+                &mut accepted.copy_jobs,
+            );
+        }
+    }
+    let config_version = batch
+        .known
+        .config_versions
+        .get(&up.sender.site_id)
+        .copied()
+        .unwrap_or(0);
+    let response = IngestResponse {
+        upload_id: up.envelope_sha256.clone(),
+        duplicate: false,
+        accepted,
+        duplicates,
+        rejected_printers: rejected,
+        config_version: u64::try_from(config_version).unwrap_or(0),
+    };
 
     // 6. The ledger row (its id orders everything this upload stores).
     let ledger = upload::ActiveModel {
@@ -666,7 +858,7 @@ async fn store_one(
         sent_at: Set(up.header.timestamp),
         received_at: Set(up.received_at),
         size_bytes: Set(i64::try_from(up.size_bytes).unwrap_or(i64::MAX)),
-        response: Set(serde_json::Value::Null),
+        response: Set(store::to_json(&response)),
         ..Default::default()
     };
     let upload_id = upload::Entity::insert(ledger)
@@ -682,7 +874,7 @@ async fn store_one(
     };
     let mut events = Vec::new();
     let mut updates = Vec::with_capacity(accepted_reports.len());
-    let mut job_rows = Vec::new();
+    let mut new_jobs = new_jobs.into_iter();
     for (printer, report) in accepted_reports {
         let owner = RowOwner {
             printer_id: printer.id,
@@ -692,47 +884,34 @@ async fn store_one(
             received_at: up.received_at,
         };
         let mut usage = Usage::default();
-        accepted.printers += 1;
-        let mut is_new = |uuid: Uuid, dup: &mut u32, acc: &mut u32| {
-            if known.insert(uuid) {
-                overlay.jobs.insert(uuid);
-                *acc += 1;
-                true
-            } else {
-                *dup += 1;
-                false
+        let mut is_new = |uuid: Uuid| {
+            let new = new_jobs.next().unwrap_or(false);
+            if new {
+                batch.overlay.jobs.insert(uuid);
             }
+            new
         };
         for j in &report.print_jobs {
-            if is_new(
-                j.job.uuid,
-                &mut duplicates.print_jobs,
-                &mut accepted.print_jobs,
-            ) {
+            if is_new(j.job.uuid) {
                 let f = JobFacts::from_print(j);
-                job_rows.push(store::print_job_row(&owner, j, &f));
+                batch
+                    .deferred
+                    .jobs
+                    .push(store::print_job_row(&owner, j, &f));
                 usage.jobs.add_job(&f);
             }
         }
         for j in &report.scan_jobs {
-            if is_new(
-                j.job.uuid,
-                &mut duplicates.scan_jobs,
-                &mut accepted.scan_jobs,
-            ) {
+            if is_new(j.job.uuid) {
                 let f = JobFacts::from_scan(j);
-                job_rows.push(store::scan_job_row(&owner, j, &f));
+                batch.deferred.jobs.push(store::scan_job_row(&owner, j, &f));
                 usage.jobs.add_job(&f);
             }
         }
         for j in &report.copy_jobs {
-            if is_new(
-                j.job.uuid,
-                &mut duplicates.copy_jobs,
-                &mut accepted.copy_jobs,
-            ) {
+            if is_new(j.job.uuid) {
                 let f = JobFacts::from_copy(j);
-                job_rows.push(store::copy_job_row(&owner, j, &f));
+                batch.deferred.jobs.push(store::copy_job_row(&owner, j, &f));
                 usage.jobs.add_job(&f);
             }
         }
@@ -741,9 +920,9 @@ async fn store_one(
         let mut counters = None;
         let mut previous = None;
         if let Some(reading) = &report.counters {
-            previous = baseline(tx, caches, overlay, printer.id).await?;
+            previous = baseline(tx, batch.caches, batch.overlay, printer.id).await?;
             let step = counter_step(previous.as_ref().map(|(c, _)| c), reading);
-            let row = counter_reading::ActiveModel {
+            batch.deferred.readings.push(counter_reading::ActiveModel {
                 printer_id: Set(printer.id),
                 site_id: Set(printer.site_id),
                 reseller_id: Set(printer.reseller_id),
@@ -753,11 +932,7 @@ async fn store_one(
                 delta: Set(store::to_json(&step.delta)),
                 anomaly: Set(!step.regressions.is_empty()),
                 ..Default::default()
-            };
-            let reading_id = counter_reading::Entity::insert(row)
-                .exec(tx)
-                .await?
-                .last_insert_id;
+            });
             if !step.regressions.is_empty() {
                 tracing::warn!(
                     printer_id = printer.id,
@@ -766,19 +941,17 @@ async fn store_one(
                 );
                 let row = anomaly::ActiveModel {
                     printer_id: Set(printer.id),
-                    reading_id: Set(reading_id),
                     kind: Set("counter_went_backwards".into()),
                     detail: Set(store::to_json(&step.regressions)),
                     detected_at: Set(up.received_at),
                     ..Default::default()
                 };
-                anomaly::Entity::insert(row)
-                    .exec_without_returning(tx)
-                    .await?;
+                batch.deferred.anomalies.push((upload_id, printer.id, row));
             }
             usage.meter = step.delta;
             regressions = step.regressions;
-            overlay
+            batch
+                .overlay
                 .baselines
                 .insert(printer.id, (step.baseline.clone(), report.collected_at));
             counters = Some(step.baseline);
@@ -802,30 +975,29 @@ async fn store_one(
         events.extend(alerts::apply(tx, &owner, &evaluation, up.received_at).await?);
 
         if report.config.is_some() || report.status.is_some() {
-            let row = status_snapshot::ActiveModel {
+            batch.deferred.snapshots.push(status_snapshot::ActiveModel {
                 printer_id: Set(printer.id),
                 upload_id: Set(upload_id),
                 taken_at: Set(report.collected_at),
                 config: Set(report.config.as_ref().map(store::to_json)),
                 status: Set(report.status.as_ref().map(store::to_json)),
                 ..Default::default()
-            };
-            status_snapshot::Entity::insert(row)
-                .exec_without_returning(tx)
-                .await?;
+            });
         }
-        let mut p = printer::ActiveModel {
-            id: Set(printer.id),
-            last_upload_at: Set(Some(up.received_at)),
-            ..Default::default()
-        };
+        let p = batch
+            .deferred
+            .printers
+            .entry(printer.id)
+            .or_insert_with(|| printer::ActiveModel {
+                id: Set(printer.id),
+                ..Default::default()
+            });
+        p.last_upload_at = Set(Some(up.received_at));
         if let Some(c) = &report.config {
             p.product_number = Set(Some(c.product_number.clone()));
             p.product_name = Set(Some(c.product_name.clone()));
             p.firmware_version = Set(Some(c.firmware_version.clone()));
         }
-        p.update(tx).await?;
-        accepted.alerts += u32::try_from(report.alerts.len()).unwrap_or(u32::MAX);
 
         updates.push(PrinterUpdate {
             upload_id,
@@ -841,31 +1013,10 @@ async fn store_one(
             alerts: report.alerts.clone(),
         });
     }
-    crate::billing::add_jobs_to_rollups(tx, &job_rows, &updates).await?;
-    store::insert_jobs(tx, job_rows).await?;
-
-    let response = IngestResponse {
-        upload_id: up.envelope_sha256.clone(),
-        duplicate: false,
-        accepted,
-        duplicates,
-        rejected_printers: rejected,
-        config_version: u64::try_from(config_version).unwrap_or(0),
-    };
-    upload::ActiveModel {
-        id: Set(upload_id),
-        response: Set(store::to_json(&response)),
-        ..Default::default()
-    }
-    .update(tx)
-    .await?;
-    credential::ActiveModel {
-        id: Set(up.sender.credential_id),
-        last_used_at: Set(Some(up.received_at)),
-        ..Default::default()
-    }
-    .update(tx)
-    .await?;
+    batch
+        .deferred
+        .credentials
+        .insert(up.sender.credential_id, up.received_at);
     if up.sender.kind == SenderKind::Collector {
         events.extend(
             alerts::collector_seen(
@@ -880,11 +1031,12 @@ async fn store_one(
         );
     }
 
-    overlay
+    batch
+        .overlay
         .envelopes
         .insert(up.envelope_sha256.clone(), response.clone());
-    overlay.nonces.insert(nonce_key);
-    overlay.batches.insert(batch_key, response.clone());
+    batch.overlay.nonces.insert(nonce_key);
+    batch.overlay.batches.insert(batch_key, response.clone());
     Ok(Ok(Stored {
         response,
         updates,

@@ -102,9 +102,38 @@ struct Pending {
     ink: BTreeMap<(Key, String), InkMeasures>,
 }
 
-impl Pending {
+/// Cells summed per printer, basis, day and dimensions, before they are
+/// spread over the levels: the jobs of one batch share few such cells, so
+/// the seven level keys (with their dimension strings) are built per cell,
+/// not per job.
+#[derive(Debug, Default)]
+struct Fold {
+    cells: HashMap<(PrinterRef, Basis, NaiveDate, Dims), Cell>,
+}
+
+impl Fold {
     fn add(&mut self, basis: Basis, p: PrinterRef, at: DateTime<Utc>, cell: &Cell) {
-        let day = at.date_naive();
+        self.cells
+            .entry((p, basis, at.date_naive(), cell.dims.clone()))
+            .and_modify(|sum| sum.add(cell))
+            .or_insert_with(|| Cell {
+                dims: Dims::default(),
+                measures: cell.measures,
+                ink: cell.ink.clone(),
+            });
+    }
+
+    fn spread(self) -> Pending {
+        let mut pending = Pending::default();
+        for ((p, basis, day, dims), cell) in self.cells {
+            pending.add(basis, p, day, &dims, &cell);
+        }
+        pending
+    }
+}
+
+impl Pending {
+    fn add(&mut self, basis: Basis, p: PrinterRef, day: NaiveDate, dims: &Dims, cell: &Cell) {
         for grain in [Grain::Day, Grain::Month] {
             let bucket = match grain {
                 Grain::Day => day,
@@ -132,7 +161,7 @@ impl Pending {
                     },
                     reseller_id: p.reseller_id,
                     dims: if level == Level::Cube {
-                        cell.dims.clone()
+                        dims.clone()
                     } else {
                         Dims::default()
                     },
@@ -198,7 +227,7 @@ fn job_of_row(row: &job::ActiveModel) -> Result<RollupJob, DbErr> {
     })
 }
 
-/// Add the new job rows and counter deltas of one upload to the rollups.
+/// Add the new job rows and counter deltas of one batch of uploads to the rollups.
 ///
 /// Called by the ingest writer inside the transaction that inserts those
 /// rows, so a rollup never counts a record that is not stored, nor misses
@@ -207,7 +236,7 @@ fn job_of_row(row: &job::ActiveModel) -> Result<RollupJob, DbErr> {
 pub async fn add_jobs_to_rollups(
     tx: &DatabaseTransaction,
     job_rows: &[job::ActiveModel],
-    updates: &[PrinterUpdate],
+    updates: &[&PrinterUpdate],
 ) -> Result<(), DbErr> {
     let jobs = job_rows
         .iter()
@@ -245,15 +274,16 @@ pub async fn add_to_rollups<C: ConnectionTrait>(
         ))
         .await?;
     }
-    let mut pending = Pending::default();
+    let mut fold = Fold::default();
     for j in jobs {
-        pending.add(Basis::Jobs, j.printer, j.occurred_at, &j.cell);
+        fold.add(Basis::Jobs, j.printer, j.occurred_at, &j.cell);
     }
     for m in meters {
         for cell in meter_cells(&m.delta) {
-            pending.add(Basis::Meter, m.printer, m.read_at, &cell);
+            fold.add(Basis::Meter, m.printer, m.read_at, &cell);
         }
     }
+    let pending = fold.spread();
     upsert_measures(db, pending.measures).await?;
     upsert_ink(db, pending.ink).await
 }
