@@ -337,6 +337,70 @@ fn adding(table: &str, cols: &[&'static str], key: &[&'static str]) -> OnConflic
         .to_owned()
 }
 
+/// PostgreSQL types of the key columns (for `jsonb_to_recordset`), in [`KEY_COLUMNS`] order.
+const KEY_TYPES: [&str; 11] = [
+    "bigint", "text", "text", "text", "date", "bigint", "bigint", "text", "text", "text", "text",
+];
+
+/// The key as JSON values, in [`KEY_COLUMNS`] order.
+fn key_json(k: &Key) -> [serde_json::Value; 11] {
+    [
+        k.printer_id.into(),
+        k.level.as_str().into(),
+        k.basis.into(),
+        k.grain.as_str().into(),
+        k.bucket.to_string().into(),
+        k.site_id.into(),
+        k.reseller_id.into(),
+        k.dims.media_type.as_str().into(),
+        k.dims.category.as_str().into(),
+        k.dims.account_id.as_str().into(),
+        k.dims.project_id.as_str().into(),
+    ]
+}
+
+/// PostgreSQL: the whole upsert as one statement of constant text with a
+/// single `jsonb` parameter (`jsonb_to_recordset`), instead of multi-row
+/// `VALUES` with thousands of parameters whose text changes with the row
+/// count. PostgreSQL then plans it once per connection (sqlx caches the
+/// prepared statement), where the `VALUES` form was parsed and planned per
+/// statement and dominated the writer's transaction time.
+async fn upsert_json<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+    columns: &[(&str, &str)],
+    key: &[&str],
+    added: &[&str],
+    rows: Vec<serde_json::Value>,
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
+    let typed: Vec<String> = columns.iter().map(|(c, t)| format!("{c} {t}")).collect();
+    let sets: Vec<String> = added
+        .iter()
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} ({cols}) SELECT {cols} FROM jsonb_to_recordset($1::jsonb) AS x({typed}) \
+         ON CONFLICT ({key}) DO UPDATE SET {sets}",
+        cols = names.join(", "),
+        typed = typed.join(", "),
+        key = key.join(", "),
+        sets = sets.join(", "),
+    );
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        [sea_orm::Value::Json(Some(Box::new(
+            serde_json::Value::Array(rows),
+        )))],
+    ))
+    .await?;
+    Ok(())
+}
+
 async fn upsert_measures<C: ConnectionTrait>(
     db: &C,
     rows: BTreeMap<Key, Measures>,
@@ -346,6 +410,28 @@ async fn upsert_measures<C: ConnectionTrait>(
         .iter()
         .map(|(c, _)| *c)
         .collect();
+    if db.get_database_backend() == DbBackend::Postgres {
+        let columns: Vec<(&str, &str)> = KEY_COLUMNS
+            .iter()
+            .copied()
+            .zip(KEY_TYPES)
+            .chain(measure_cols.iter().map(|c| (*c, "bigint")))
+            .collect();
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(k, m)| {
+                let mut row = serde_json::Map::new();
+                for (c, v) in KEY_COLUMNS.iter().zip(key_json(k)) {
+                    row.insert((*c).to_owned(), v);
+                }
+                for (c, v) in m.columns() {
+                    row.insert(c.to_owned(), i(v).into());
+                }
+                serde_json::Value::Object(row)
+            })
+            .collect();
+        return upsert_json(db, ROLLUPS, &columns, &KEY_COLUMNS, &measure_cols, json).await;
+    }
     let rows: Vec<_> = rows.into_iter().collect();
     for chunk in rows.chunks(CHUNK) {
         let mut q = Query::insert();
@@ -373,6 +459,32 @@ async fn upsert_ink<C: ConnectionTrait>(
     let cols = ["ink_ul", "non_hp_ink_ul"];
     let mut key_cols = KEY_COLUMNS.to_vec();
     key_cols.push("color");
+    if db.get_database_backend() == DbBackend::Postgres {
+        let columns: Vec<(&str, &str)> = KEY_COLUMNS
+            .iter()
+            .copied()
+            .zip(KEY_TYPES)
+            .chain([
+                ("color", "text"),
+                ("ink_ul", "bigint"),
+                ("non_hp_ink_ul", "bigint"),
+            ])
+            .collect();
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|((k, color), m)| {
+                let mut row = serde_json::Map::new();
+                for (c, v) in KEY_COLUMNS.iter().zip(key_json(k)) {
+                    row.insert((*c).to_owned(), v);
+                }
+                row.insert("color".to_owned(), color.as_str().into());
+                row.insert("ink_ul".to_owned(), i(m.ink_ul).into());
+                row.insert("non_hp_ink_ul".to_owned(), i(m.non_hp_ink_ul).into());
+                serde_json::Value::Object(row)
+            })
+            .collect();
+        return upsert_json(db, ROLLUP_INK, &columns, &key_cols, &cols, json).await;
+    }
     let rows: Vec<_> = rows.into_iter().collect();
     for chunk in rows.chunks(CHUNK) {
         let mut q = Query::insert();
