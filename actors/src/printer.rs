@@ -378,8 +378,7 @@ pub(crate) async fn hydrate_page<C: ConnectionTrait>(
         .limit(limit)
         .all(db)
         .await?;
-    let (Some(first), Some(last)) = (rows.first().map(|r| r.id), rows.last().map(|r| r.id))
-    else {
+    let (Some(first), Some(last)) = (rows.first().map(|r| r.id), rows.last().map(|r| r.id)) else {
         return Ok(Page::default());
     };
     let site_ids: BTreeSet<i64> = rows.iter().map(|r| r.site_id).collect();

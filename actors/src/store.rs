@@ -406,12 +406,14 @@ pub async fn save_snapshots<T: Serialize>(db: &Db, items: &[(Scope, T)]) -> Resu
     let mut saved = 0;
     for chunk in items.chunks(SNAPSHOT_BATCH) {
         let now = Utc::now();
-        let rows = chunk.iter().map(|(scope, state)| actor_snapshot::ActiveModel {
-            kind: Set(scope.kind().to_owned()),
-            key: Set(scope.id().to_string()),
-            state: Set(to_json(state)),
-            saved_at: Set(now),
-        });
+        let rows = chunk
+            .iter()
+            .map(|(scope, state)| actor_snapshot::ActiveModel {
+                kind: Set(scope.kind().to_owned()),
+                key: Set(scope.id().to_string()),
+                state: Set(to_json(state)),
+                saved_at: Set(now),
+            });
         let tx = db.begin_write().await?;
         actor_snapshot::Entity::insert_many(rows)
             .on_conflict(

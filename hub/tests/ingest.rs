@@ -412,7 +412,11 @@ async fn preloaded_printers_equal_rebuilt_ones(backend: Backend) {
         let reports = (1..=4)
             .map(|i| {
                 // Printer 4's counters go backwards in round 3: an anomaly.
-                let pages = if i == 4 && round == 3 { 1 } else { 10 * round + i };
+                let pages = if i == 4 && round == 3 {
+                    1
+                } else {
+                    10 * round + i
+                };
                 report(&format!("PL-{i}"), &uuids(2), pages, 100 * round)
             })
             .collect();

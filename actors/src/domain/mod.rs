@@ -1,8 +1,8 @@
 //! The domain: plain Rust, no I/O, no clock, no actors. Actors drive it.
 
 pub mod alerts;
-pub mod packed;
 pub mod billing;
+pub mod packed;
 pub mod plausible;
 pub mod usage;
 

@@ -163,7 +163,12 @@ mod tests {
         let d: Vec<Doc> = (0..50).map(|_| doc(3)).collect();
         let raw = rmp_serde::to_vec_named(&d).unwrap();
         let p = Packed::new(&d);
-        assert!(p.heap_bytes() < raw.len() / 2, "{} vs {}", p.heap_bytes(), raw.len());
+        assert!(
+            p.heap_bytes() < raw.len() / 2,
+            "{} vs {}",
+            p.heap_bytes(),
+            raw.len()
+        );
         assert_eq!(p.get(), d);
     }
 
@@ -176,7 +181,8 @@ mod tests {
                 serde_json::to_string(&p).unwrap(),
                 serde_json::to_string(&d).unwrap()
             );
-            let back: Packed<Doc> = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+            let back: Packed<Doc> =
+                serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
             assert_eq!(back.get(), d);
         }
     }
