@@ -142,7 +142,7 @@ mod tests {
     fn doc(n: usize) -> Doc {
         Doc {
             name: "printer".into(),
-            note: (n % 2 == 0).then(|| "even".into()),
+            note: n.is_multiple_of(2).then(|| "even".into()),
             values: (0..n as u64).collect(),
             by_key: (0..n).map(|i| (format!("key-{i}"), i as u64)).collect(),
         }
