@@ -6,7 +6,7 @@
 //! idle, and a message that finds a closed mailbox is retried once on a fresh
 //! actor, which is safe because every update is idempotent (watermarks).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -25,8 +25,8 @@ use crate::ingest::{
     AlertFailure, AlertRequest, Command, Dispatch, IngestError, IngestRequest, PrinterUpdate,
     VerifiedUpload, Writer,
 };
-use crate::printer::{ApplyUpdate, Flush, Inspect, PrinterActor, PrinterView};
-use crate::store::{Db, Scope};
+use crate::printer::{ApplyUpdate, Inspect, PrinterActor, PrinterView, TakeSnapshot};
+use crate::store::{self, Db, Scope};
 
 /// Capacities and timings of the actors, chosen on purpose (see ARCHITECTURE.md).
 #[derive(Debug, Clone)]
@@ -67,6 +67,9 @@ impl Default for ActorSettings {
     }
 }
 
+/// Printers hydrated per page by [`Fleet::preload_printers`].
+pub const PRELOAD_PAGE: u64 = 1000;
+
 /// A usage delta travelling from a printer to its site and reseller.
 #[derive(Debug, Clone)]
 pub struct UsageDelta {
@@ -99,6 +102,8 @@ struct Inner {
     settings: ActorSettings,
     arbiter: ArbiterHandle,
     printers: DashMap<i64, Entry<PrinterActor>>,
+    /// Bumped before a printer actor leaves the registry (see `preload_printers`).
+    printer_stops: AtomicU64,
     sites: DashMap<i64, Entry<AggregateActor>>,
     resellers: DashMap<i64, Entry<AggregateActor>>,
     ingest: RwLock<Option<mpsc::Sender<Command>>>,
@@ -127,6 +132,7 @@ impl Fleet {
                 settings: settings.clone(),
                 arbiter: arbiter.handle(),
                 printers: DashMap::new(),
+                printer_stops: AtomicU64::new(0),
                 sites: DashMap::new(),
                 resellers: DashMap::new(),
                 ingest: RwLock::new(Some(tx.clone())),
@@ -285,6 +291,9 @@ impl Fleet {
 
     /// Called by a stopping printer actor: drop its registry entry (only if it is still that actor's).
     pub(crate) fn forget_printer(&self, id: i64, queued: &Arc<AtomicUsize>) {
+        // Before the removal: a preload that finds the entry vacant after it
+        // also sees the count changed.
+        self.inner.printer_stops.fetch_add(1, Ordering::AcqRel);
         self.inner
             .printers
             .remove_if(&id, |_, e| Arc::ptr_eq(&e.queued, queued));
@@ -361,6 +370,66 @@ impl Fleet {
         None
     }
 
+    /// Start an actor for every printer that has none, hydrating them in
+    /// pages of [`PRELOAD_PAGE`] printers (a handful of queries per page; see
+    /// `printer::hydrate_page`) instead of a handful of queries per printer.
+    ///
+    /// A printer whose snapshot is complete starts already hydrated; one
+    /// with records past its snapshot starts the ordinary way and hydrates
+    /// itself (awaited page by page, so at most a page of them read at once).
+    /// Updates committed meanwhile are safe either way: an update committed
+    /// after a page was read reaches the actor through its mailbox (past the
+    /// watermark: applied), and an actor some update already started is left
+    /// alone; and if any printer actor stopped while a page was being read
+    /// (it may have applied updates the page does not show), that page's
+    /// printers take the per-printer path. Returns how many actors it started.
+    pub async fn preload_printers(&self) -> Result<usize, sea_orm::DbErr> {
+        let mut after = 0;
+        let mut started = 0usize;
+        loop {
+            // A printer actor that stopped while the page was read may have
+            // applied updates committed after the read: if any stopped, the
+            // page's printers take the per-printer path instead.
+            let stops = self.inner.printer_stops.load(Ordering::Acquire);
+            let page =
+                crate::printer::hydrate_page(&self.inner.db.read, after, PRELOAD_PAGE).await?;
+            let Some(last) = page.last else { break };
+            after = last;
+            let mut page_behind = page.behind;
+            for h in page.ready {
+                let id = h.id;
+                if let dashmap::Entry::Vacant(v) = self.inner.printers.entry(id) {
+                    // Checked under the registry's lock of this entry.
+                    if self.inner.printer_stops.load(Ordering::Acquire) != stops {
+                        drop(v);
+                        page_behind.push(id);
+                        continue;
+                    }
+                    let queued = Arc::new(AtomicUsize::new(0));
+                    let fleet = self.clone();
+                    let q = queued.clone();
+                    let addr = PrinterActor::start_in_arbiter(&self.inner.arbiter, move |_| {
+                        PrinterActor::hydrated(h, fleet, q)
+                    });
+                    v.insert(Entry { addr, queued });
+                    started += 1;
+                }
+            }
+            let mut behind = Vec::new();
+            for id in page_behind {
+                if !self.inner.printers.contains_key(&id) {
+                    behind.push(self.printer_entry(id).addr);
+                    started += 1;
+                }
+            }
+            for addr in behind {
+                // Answered once the actor has hydrated (or stopped, failing to).
+                let _ = addr.send(Inspect).await;
+            }
+        }
+        Ok(started)
+    }
+
     /// The live view of a site.
     pub async fn site_view(&self, site_id: i64, reseller_id: i64) -> Option<AggregateView> {
         self.aggregate_view(Scope::Site(site_id), Some(reseller_id))
@@ -408,9 +477,32 @@ impl Fleet {
             .map(|e| e.addr.clone())
             .collect();
         let mut failed = 0usize;
+        // Printers: collect the changed states, then save them in batches
+        // (one multi-row upsert per transaction) rather than one
+        // transaction per actor.
+        let mut states = Vec::new();
         for addr in printers {
-            if !matches!(addr.send(Flush).await, Ok(Ok(()))) {
-                failed += 1;
+            match addr.send(TakeSnapshot).await {
+                Ok(Some((id, state))) => states.push((Scope::Printer(id), state)),
+                Ok(None) => {}
+                Err(_) => failed += 1,
+            }
+        }
+        for chunk in states.chunks(store::SNAPSHOT_BATCH) {
+            let started = std::time::Instant::now();
+            match store::save_snapshots(&self.inner.db, chunk).await {
+                Ok(n) => {
+                    metrics::histogram!(crate::metrics::SNAPSHOT_SECONDS)
+                        .record(started.elapsed().as_secs_f64());
+                    metrics::counter!(crate::metrics::SNAPSHOTS_TOTAL, "kind" => "printer", "outcome" => "ok")
+                        .increment(n as u64);
+                }
+                Err(e) => {
+                    metrics::counter!(crate::metrics::SNAPSHOTS_TOTAL, "kind" => "printer", "outcome" => "error")
+                        .increment(chunk.len() as u64);
+                    tracing::warn!(snapshots = chunk.len(), error = %e, "printer snapshots not saved");
+                    failed += chunk.len();
+                }
             }
         }
         for addr in sites.into_iter().chain(resellers) {

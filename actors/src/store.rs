@@ -397,6 +397,41 @@ pub async fn save_snapshot<C: ConnectionTrait, T: Serialize>(
     Ok(())
 }
 
+/// Snapshots written per statement and transaction by [`save_snapshots`].
+pub const SNAPSHOT_BATCH: usize = 500;
+
+/// Save (insert or replace) many actor snapshots: one multi-row upsert and one
+/// write transaction per [`SNAPSHOT_BATCH`] snapshots. Returns how many were saved.
+pub async fn save_snapshots<T: Serialize>(db: &Db, items: &[(Scope, T)]) -> Result<usize, DbErr> {
+    let mut saved = 0;
+    for chunk in items.chunks(SNAPSHOT_BATCH) {
+        let now = Utc::now();
+        let rows = chunk
+            .iter()
+            .map(|(scope, state)| actor_snapshot::ActiveModel {
+                kind: Set(scope.kind().to_owned()),
+                key: Set(scope.id().to_string()),
+                state: Set(to_json(state)),
+                saved_at: Set(now),
+            });
+        let tx = db.begin_write().await?;
+        actor_snapshot::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([actor_snapshot::Column::Kind, actor_snapshot::Column::Key])
+                    .update_columns([
+                        actor_snapshot::Column::State,
+                        actor_snapshot::Column::SavedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&tx)
+            .await?;
+        tx.commit().await?;
+        saved += chunk.len();
+    }
+    Ok(saved)
+}
+
 /// Highest upload id stored so far (0 when none).
 pub async fn max_upload_id<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
     let backend = db.get_database_backend();

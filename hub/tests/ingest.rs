@@ -401,12 +401,81 @@ async fn provisioning_validates_input(backend: Backend) {
     assert_eq!(r.status().as_u16(), 200);
 }
 
+/// Bulk hydration (`Fleet::preload_printers`) gives the same actors as the
+/// per-printer path, both for printers whose snapshot is complete and for
+/// printers with records stored after their snapshot.
+async fn preloaded_printers_equal_rebuilt_ones(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let (_, site) = hub.tenant("R", "preload-site").await;
+    let collector = hub.collector(site).await;
+    for round in 1..=3u64 {
+        let reports = (1..=4)
+            .map(|i| {
+                // Printer 4's counters go backwards in round 3: an anomaly.
+                let pages = if i == 4 && round == 3 {
+                    1
+                } else {
+                    10 * round + i
+                };
+                report(&format!("PL-{i}"), &uuids(2), pages, 100 * round)
+            })
+            .collect();
+        let (s, _, b) = hub.post_envelope(collector.seal(&payload(reports))).await;
+        assert_eq!(s, 200, "{b}");
+    }
+    // The graceful stop saves every printer's snapshot.
+    let hub = hub.restart().await;
+    assert_eq!(hub.count("actor_snapshots WHERE kind = 'printer'").await, 4);
+    // Printers 1 and 2 get records past their stored snapshot.
+    let reports = (1..=2)
+        .map(|i| report(&format!("PL-{i}"), &uuids(3), 100 + i, 1000))
+        .collect();
+    let (s, _, b) = hub.post_envelope(collector.seal(&payload(reports))).await;
+    assert_eq!(s, 200, "{b}");
+
+    let url = match &hub.backend {
+        Backend::Sqlite => format!(
+            "sqlite://{}?mode=rw",
+            hub.data_dir.join("ppu-hub.db").display()
+        ),
+        Backend::Postgres(url) => url.clone(),
+    };
+    let db = ppu_actors::store::Db::connect(&url).await.unwrap();
+    let preloaded = ppu_actors::Fleet::start(db.clone(), ppu_actors::ActorSettings::default());
+    assert_eq!(preloaded.preload_printers().await.unwrap(), 4);
+    assert_eq!(preloaded.live_actors().0, 4);
+    // A second preload finds every printer live.
+    assert_eq!(preloaded.preload_printers().await.unwrap(), 0);
+    let rebuilt = ppu_actors::Fleet::start(db, ppu_actors::ActorSettings::default());
+    let comparable = |v: ppu_actors::printer::PrinterView| {
+        let mut v = serde_json::to_value(v).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("idle_seconds");
+        o.remove("mailbox_depth");
+        v
+    };
+    for i in 1..=4 {
+        let live = hub.printer(&format!("PL-{i}")).await;
+        let id = live["printer_id"].as_i64().unwrap();
+        let a = comparable(preloaded.printer_view(id).await.unwrap());
+        let b = comparable(rebuilt.printer_view(id).await.unwrap());
+        assert_eq!(a, b, "printer {i}");
+        assert_eq!(a["usage"], live["usage"], "printer {i}");
+        assert_eq!(a["watermark"], live["watermark"], "printer {i}");
+        assert_eq!(a["counters"], live["counters"], "printer {i}");
+        let jobs = if i <= 2 { 9 } else { 6 };
+        assert_eq!(a["usage"]["jobs"]["print_jobs"], json!(jobs), "printer {i}");
+        assert_eq!(a["anomalies"], json!(u64::from(i == 4)), "printer {i}");
+    }
+}
+
 on_both_backends!(
     happy_path,
     duplicates_are_counted_once,
     bad_uploads_are_rejected_and_store_nothing,
     counters_going_backwards_start_a_new_baseline,
     state_survives_a_graceful_restart,
+    preloaded_printers_equal_rebuilt_ones,
     provisioning_validates_input,
 );
 

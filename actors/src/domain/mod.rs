@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod billing;
+pub mod packed;
 pub mod plausible;
 pub mod usage;
 

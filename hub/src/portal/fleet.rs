@@ -418,10 +418,12 @@ pub async fn printer(
         .unwrap_or_default();
     let now = Utc::now();
     let st = &view.state;
+    // The actor keeps its documents packed: unpack each once.
+    let (config, status, counters) = (st.config(), st.status(), st.counters());
     let mut body = String::new();
 
     // Configuration.
-    let cfg = st.config.as_ref();
+    let cfg = config.as_ref();
     body.push_str(&format!(
         "<section class=\"card\" aria-labelledby=\"h-config\"><h2 id=\"h-config\">Configuration</h2><dl class=\"grid\">\
 <dt>Model</dt><dd>{model}</dd><dt>Product number</dt><dd>{pn}</dd><dt>Serial number</dt><dd>{serial}</dd>\
@@ -436,9 +438,8 @@ pub async fn printer(
         site_id = s.id,
         site = e(&s.name),
         conn = if p.direct { "direct (printer firmware)" } else { "through the site's Data Collector" },
-        state = printer_state_badge(&p, st.status.as_ref(), t.stale_factor, now),
-        detail = st
-            .status
+        state = printer_state_badge(&p, status.as_ref(), t.stale_factor, now),
+        detail = status
             .as_ref()
             .and_then(|s| s.engine.detail.as_deref())
             .map(|d| format!(" <span class=\"muted\">{}</span>", e(d)))
@@ -482,7 +483,7 @@ pub async fn printer(
     ));
 
     // Consumables and media.
-    match &st.status {
+    match &status {
         Some(status) => {
             let soon = now.date_naive() + Duration::days(30);
             let expiry = |d: Option<NaiveDate>| match d {
@@ -575,7 +576,7 @@ pub async fn printer(
     }
 
     // Lifetime counters.
-    if let Some(c) = &st.counters {
+    if let Some(c) = &counters {
         let types: String = c
             .cartridge_types
             .iter()

@@ -1,0 +1,197 @@
+//! [`Packed<T>`]: a value kept serialized in memory.
+//!
+//! A printer actor holds documents it rarely reads (configuration, status,
+//! lifetime counters, the device's alert table, usage by category) for up to
+//! 100,000 printers at once. Deserialized, each is a tree of small heap
+//! allocations (strings, vectors, B-tree nodes) several times larger than its
+//! encoded form. `Packed<T>` keeps one boxed byte slice instead: MessagePack
+//! with named fields (`rmp_serde::to_vec_named`, so `skip_serializing_if` and
+//! defaults behave as in JSON), compressed with LZ4 (`lz4_flex`, size
+//! prepended) when that is smaller.
+//!
+//! It serializes and deserializes *through `T`*: its serde form is exactly
+//! `T`'s, so snapshots and API views do not change.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// First byte of the encoding: MessagePack as is.
+const RAW: u8 = 0;
+/// First byte of the encoding: LZ4 block (size prepended) of the MessagePack.
+const LZ4: u8 = 1;
+
+/// A `T` kept as compact bytes; see the [module documentation](self).
+pub struct Packed<T> {
+    bytes: Box<[u8]>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: Serialize + DeserializeOwned> Packed<T> {
+    /// Pack a value.
+    pub fn new(value: &T) -> Self {
+        // Encoding to a Vec fails only for types MessagePack cannot express
+        // (none of the documents packed here).
+        let msgpack = rmp_serde::to_vec_named(value)
+            .expect("a packed document is representable in MessagePack");
+        let compressed = lz4_flex::block::compress_prepend_size(&msgpack);
+        let mut bytes = Vec::with_capacity(1 + msgpack.len().min(compressed.len()));
+        if compressed.len() < msgpack.len() {
+            bytes.push(LZ4);
+            bytes.extend_from_slice(&compressed);
+        } else {
+            bytes.push(RAW);
+            bytes.extend_from_slice(&msgpack);
+        }
+        Self {
+            bytes: bytes.into_boxed_slice(),
+            _t: PhantomData,
+        }
+    }
+
+    /// Unpack the value.
+    pub fn get(&self) -> T {
+        // The bytes were produced by `new` from a `T`: decoding cannot fail.
+        let decoded = match self.bytes.split_first() {
+            Some((&LZ4, rest)) => {
+                let msgpack = lz4_flex::block::decompress_size_prepended(rest)
+                    .expect("packed bytes are a valid LZ4 block");
+                rmp_serde::from_slice(&msgpack)
+            }
+            Some((_, rest)) => rmp_serde::from_slice(rest),
+            None => unreachable!("packed bytes always carry a tag"),
+        };
+        decoded.expect("packed bytes decode to the type they were packed from")
+    }
+
+    /// Change the value: unpack, apply `f`, pack again.
+    pub fn update(&mut self, f: impl FnOnce(&mut T)) {
+        let mut v = self.get();
+        f(&mut v);
+        *self = Self::new(&v);
+    }
+
+    /// Bytes held on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+impl<T> Clone for Packed<T> {
+    fn clone(&self) -> Self {
+        Self {
+            bytes: self.bytes.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Default> Default for Packed<T> {
+    fn default() -> Self {
+        Self::new(&T::default())
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + PartialEq> PartialEq for Packed<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes || self.get() == other.get()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + fmt::Debug> fmt::Debug for Packed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> From<T> for Packed<T> {
+    fn from(value: T) -> Self {
+        Self::new(&value)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Serialize for Packed<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(s)
+    }
+}
+
+impl<'de, T: Serialize + DeserializeOwned> Deserialize<'de> for Packed<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(|v| Self::new(&v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+    struct Doc {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        values: Vec<u64>,
+        by_key: BTreeMap<String, u64>,
+    }
+
+    fn doc(n: usize) -> Doc {
+        Doc {
+            name: "printer".into(),
+            note: n.is_multiple_of(2).then(|| "even".into()),
+            values: (0..n as u64).collect(),
+            by_key: (0..n).map(|i| (format!("key-{i}"), i as u64)).collect(),
+        }
+    }
+
+    #[test]
+    fn round_trips_small_and_large_values() {
+        for n in [0, 1, 3, 50, 400] {
+            let d = doc(n);
+            let p = Packed::new(&d);
+            assert_eq!(p.get(), d, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn large_repetitive_values_are_compressed() {
+        // Like a status: arrays of records with the same field names.
+        let d: Vec<Doc> = (0..50).map(|_| doc(3)).collect();
+        let raw = rmp_serde::to_vec_named(&d).unwrap();
+        let p = Packed::new(&d);
+        assert!(
+            p.heap_bytes() < raw.len() / 2,
+            "{} vs {}",
+            p.heap_bytes(),
+            raw.len()
+        );
+        assert_eq!(p.get(), d);
+    }
+
+    #[test]
+    fn serde_form_is_the_inner_types() {
+        for n in [0, 1, 7] {
+            let d = doc(n);
+            let p = Packed::new(&d);
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                serde_json::to_string(&d).unwrap()
+            );
+            let back: Packed<Doc> =
+                serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+            assert_eq!(back.get(), d);
+        }
+    }
+
+    #[test]
+    fn update_changes_the_value() {
+        let mut p = Packed::new(&doc(2));
+        p.update(|d| d.values.push(99));
+        assert_eq!(p.get().values, vec![0, 1, 99]);
+        assert_ne!(p, Packed::new(&doc(2)));
+    }
+}
