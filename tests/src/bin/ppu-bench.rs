@@ -1565,9 +1565,13 @@ async fn actors_phase(count: usize, phase: Phase, dir: &Path, cap: Duration) -> 
             }
         }
         Phase::Restart => {
+            // The target is for 100,000 actors: a smaller run is judged by its
+            // linear projection, never by its own (smaller) time.
+            let projected = spawn_s * (100_000.0 / count.max(1) as f64).max(1.0);
             emit(json!({
                 "scenario": "actors", "backend": "sqlite", "figure": "hydration_s_after_restart",
-                "value": round(spawn_s, 2), "unit": "s", "target": "< 10", "met": spawn_s < 10.0,
+                "value": round(spawn_s, 2), "unit": "s", "target": "< 10 for 100,000 actors",
+                "met": projected < 10.0, "projected_s_for_100000": round(projected, 1),
                 "actors": count, "concurrency": 256,
                 "preloaded": preloaded, "preload_s": round(preload_s, 2),
                 "note": "Fleet::preload_printers (pages of 1,000 printers) then a view of every actor",
