@@ -2,7 +2,7 @@
 # The whole test suite, exactly as CI runs it:
 #   formatting, lints (warnings are errors), every test on SQLite and PostgreSQL, the
 #   OpenAPI contract run (schemathesis), the reliability suite's short mode, and docs.
-#   SKIP_RELIABILITY=1 leaves the reliability suite out (about 12 minutes; refused in CI).
+#   SKIP_RELIABILITY=1 leaves the reliability suite out (about 17 minutes; refused in CI).
 #
 # PostgreSQL: tests use PPU_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test)
 # and create a fresh database per test. Outside CI, PostgreSQL tests are skipped with a loud
