@@ -412,6 +412,7 @@ impl<D: Dispatch> Writer<D> {
         let mut overlay = Overlay::default();
         let known = Known::load(&tx, uploads).await?;
         let mut deferred = Deferred::default();
+        let mut thresholds = HashMap::new();
         let mut results = Vec::with_capacity(uploads.len());
         for up in uploads {
             let mut batch = Batch {
@@ -419,6 +420,7 @@ impl<D: Dispatch> Writer<D> {
                 known: &known,
                 overlay: &mut overlay,
                 deferred: &mut deferred,
+                thresholds: &mut thresholds,
             };
             results.push(store_one(&tx, &mut batch, up).await?);
         }
@@ -680,6 +682,8 @@ struct Batch<'a> {
     known: &'a Known,
     overlay: &'a mut Overlay,
     deferred: &'a mut Deferred,
+    /// Alert thresholds per reseller, read once per batch.
+    thresholds: &'a mut HashMap<i64, rules::AlertThresholds>,
 }
 
 /// Store one upload inside the batch transaction (rows that need no id
@@ -869,8 +873,12 @@ async fn store_one(
     // 7. Records per accepted printer.
     let thresholds = if accepted_reports.is_empty() {
         rules::AlertThresholds::default()
+    } else if let Some(t) = batch.thresholds.get(&up.sender.reseller_id) {
+        t.clone()
     } else {
-        alerts::thresholds(tx, up.sender.reseller_id).await?
+        let t = alerts::thresholds(tx, up.sender.reseller_id).await?;
+        batch.thresholds.insert(up.sender.reseller_id, t.clone());
+        t
     };
     let mut events = Vec::new();
     let mut updates = Vec::with_capacity(accepted_reports.len());

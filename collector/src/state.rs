@@ -44,7 +44,8 @@ impl StateDir {
     /// # Errors
     /// The I/O error.
     pub fn open(root: &Path) -> std::io::Result<Self> {
-        for dir in [root.to_owned(), root.join("printers"), root.join("spool")] {
+        create_private_dir(&root.join("spool"))?; // cleaned by `Spool::open`, its owner
+        for dir in [root.to_owned(), root.join("printers")] {
             create_private_dir(&dir)?;
             let removed = crate::files::remove_stale_temporaries(&dir)?;
             if removed > 0 {

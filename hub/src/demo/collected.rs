@@ -36,6 +36,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Digest as _;
 
+use super::HubAccess;
+
 /// Minutes between the collector's poll cycles: its default, three hours.
 const POLL_INTERVAL_MINUTES: u32 = 180;
 /// Seconds between job polls: one simulated hour (one real second at the
@@ -75,19 +77,6 @@ impl CollectedSite {
     }
 }
 
-/// Where and how the collectors reach the demo's hub.
-#[derive(Debug, Clone)]
-pub struct HubEndpoint {
-    /// `https://localhost:PORT`.
-    pub base_url: String,
-    /// The hub's self-signed certificate (the collector's `hub_ca_file`).
-    pub cert: PathBuf,
-    /// The admin token (to create enrollment codes).
-    pub token: String,
-    /// A client that trusts the hub.
-    pub http: reqwest::Client,
-}
-
 /// Create the site and enroll its collector with a one-time code from the
 /// hub, as an installer would with `ppu-collector enroll`.
 ///
@@ -95,7 +84,7 @@ pub struct HubEndpoint {
 /// An [`AdminError`] from the hub, or an enrollment that fails.
 pub async fn provision(
     admin: &AdminClient,
-    hub: &HubEndpoint,
+    hub: &HubAccess,
     data_dir: &Path,
     reseller_id: &Value,
     (account_name, site_name): (&str, &str),
@@ -160,7 +149,7 @@ pub enum ProvisionError {
 }
 
 /// `POST /api/v1/sites/{id}/enrollment-codes`: a one-time code for the site.
-async fn enrollment_code(hub: &HubEndpoint, site_id: &Value) -> anyhow::Result<String> {
+async fn enrollment_code(hub: &HubAccess, site_id: &Value) -> anyhow::Result<String> {
     let id = site_id.to_string();
     let id = id.trim_matches('"');
     let response = hub
@@ -246,7 +235,7 @@ impl RunningSite {
     pub async fn start(
         site: &CollectedSite,
         data_dir: &Path,
-        hub: &HubEndpoint,
+        hub: &HubAccess,
         seed: u64,
         (sim_start, now): (DateTime<Utc>, DateTime<Utc>),
         clock: &DemoClock,
@@ -364,7 +353,7 @@ fn follow_the_hub(state: &StateDir, base_url: &str) -> anyhow::Result<()> {
 /// ports, their certificate pinned (the server makes a new one each start).
 fn collector_config(
     site: &CollectedSite,
-    hub: &HubEndpoint,
+    hub: &HubAccess,
     server: &LedmServer,
 ) -> anyhow::Result<CollectorConfig> {
     let pem = server

@@ -11,7 +11,7 @@
 //!   themselves;
 //! - at two sites (one per reseller) a real **Data Collector** reads the
 //!   printers' HP LEDM web servers on loopback ports and uploads for them
-//!   ([`collected`]); it was enrolled with a one-time code, and the hub
+//!   (`collected.rs`); it was enrolled with a one-time code, and the hub
 //!   registers its printers on their first upload.
 //!
 //! # Starting again
@@ -29,7 +29,7 @@
 //! fleet file is saved, then the hub drains ingest and saves its actors'
 //! snapshots; the process exits 0.
 
-pub mod collected;
+mod collected;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -47,7 +47,7 @@ use ppu_sim::upload::{HubClient, tls_config};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use self::collected::{CollectedSite, CollectedSummary, DemoClock, HubEndpoint, RunningSite};
+use self::collected::{CollectedSite, CollectedSummary, DemoClock, RunningSite};
 use crate::Application;
 use crate::settings::{MetricsConfig, Settings};
 
@@ -403,16 +403,6 @@ impl HubAccess {
         })
     }
 
-    /// How the Data Collectors reach this hub.
-    fn endpoint(&self) -> HubEndpoint {
-        HubEndpoint {
-            base_url: self.base_url.clone(),
-            cert: self.cert.clone(),
-            token: self.token.clone(),
-            http: self.http.clone(),
-        }
-    }
-
     /// `GET` an admin route; `None` on any failure (used for display and checks only).
     async fn get(&self, path: &str) -> Option<(u16, Value)> {
         let response = self
@@ -592,7 +582,6 @@ async fn provision_once(
     suffix: &str,
 ) -> Result<DemoFleet, collected::ProvisionError> {
     let admin = &hub.admin;
-    let endpoint = hub.endpoint();
     let mut plan = fleet::plan(site_count() * PRINTERS_PER_SITE, seed, &[]).into_iter();
     let mut resellers = Vec::new();
     let mut sites = Vec::new();
@@ -626,7 +615,7 @@ async fn provision_once(
                 Connection::Collector => collected.push(
                     collected::provision(
                         admin,
-                        &endpoint,
+                        hub,
                         data_dir,
                         &reseller_id,
                         (&account, site_name),
@@ -793,12 +782,11 @@ async fn run_fleet(
     let path = args.data_dir.join(FLEET_FILE);
     let clock = AcceleratedClock::new(fleet.now(), args.speed);
     let mut collected = Vec::with_capacity(demo.collected.len());
-    let endpoint = hub.endpoint();
     for site in &demo.collected {
         let started = RunningSite::start(
             site,
             &args.data_dir,
-            &endpoint,
+            hub,
             demo.seed,
             (demo.sim_start, fleet.now()),
             &DemoClock(clock.clone()),
