@@ -31,8 +31,9 @@ use crate::store::{self, Scope};
 ///
 /// The documents (configuration, status, counters, usage, device alerts) are
 /// kept [`Packed`]: a printer actor is one of up to 100,000 resident at once,
-/// and the documents are read only for views and snapshots. The serde form is
-/// that of the unpacked documents, so snapshots and views are unchanged.
+/// and the documents are read only for views and snapshots. In JSON (views)
+/// the documents appear unpacked; the stored snapshot (MessagePack, see
+/// [`store::SNAPSHOT_FORM`]) keeps them packed as they are.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PrinterState {
     /// Records folded in so far.
@@ -392,13 +393,13 @@ pub(crate) async fn hydrate_page<C: ConnectionTrait>(
         .await?
         .into_iter()
         .collect();
-    let mut snapshots: HashMap<String, serde_json::Value> = actor_snapshot::Entity::find()
+    let mut snapshots: HashMap<String, actor_snapshot::Model> = actor_snapshot::Entity::find()
         .filter(actor_snapshot::Column::Kind.eq(Scope::Printer(0).kind()))
         .filter(actor_snapshot::Column::Key.is_in(rows.iter().map(|r| r.id.to_string())))
         .all(db)
         .await?
         .into_iter()
-        .map(|s| (s.key, s.state))
+        .map(|s| (s.key.clone(), s))
         .collect();
     // Newest record of each printer, of each kind (NULL when none).
     let newest: HashMap<i64, i64> = db
@@ -434,10 +435,7 @@ pub(crate) async fn hydrate_page<C: ConnectionTrait>(
     };
     for row in rows {
         let state = match snapshots.remove(&row.id.to_string()) {
-            Some(v) => Some(
-                serde_json::from_value::<PrinterState>(v)
-                    .map_err(|e| DbErr::Json(e.to_string()))?,
-            ),
+            Some(snapshot) => store::decode_snapshot::<PrinterState>(&snapshot)?,
             None => None,
         };
         let newest = newest.get(&row.id).copied().unwrap_or(0);

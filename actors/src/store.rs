@@ -360,6 +360,45 @@ pub async fn usage_since<C: ConnectionTrait>(
     Ok((usage, last))
 }
 
+/// Version of the snapshots' binary form. A hub finding a snapshot of another
+/// version ignores it: the actor rebuilds from the records, which are the
+/// system of record. Raise it when a change of a snapshot type (or of a packed
+/// document's type) cannot read what an earlier version wrote.
+pub const SNAPSHOT_FORM: i64 = 1;
+
+/// The `state` and `packed` columns of a snapshot: the state in MessagePack
+/// (packed documents as they are), and its form in `state`.
+fn encode_snapshot<T: Serialize>(state: &T) -> Result<(serde_json::Value, Vec<u8>), DbErr> {
+    let packed = rmp_serde::to_vec_named(state).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let form = serde_json::json!({ "form": "msgpack", "version": SNAPSHOT_FORM });
+    Ok((form, packed))
+}
+
+/// The state of a stored snapshot; `None` when it is of another version of
+/// the binary form (see [`SNAPSHOT_FORM`]).
+pub(crate) fn decode_snapshot<T: DeserializeOwned>(
+    row: &actor_snapshot::Model,
+) -> Result<Option<T>, DbErr> {
+    let Some(packed) = &row.packed else {
+        // Saved before the binary form: the JSON state.
+        return from_json(&row.state).map(Some);
+    };
+    let version = row.state.get("version").and_then(serde_json::Value::as_i64);
+    if version != Some(SNAPSHOT_FORM) {
+        tracing::warn!(
+            kind = %row.kind,
+            key = %row.key,
+            version,
+            expected = SNAPSHOT_FORM,
+            "snapshot of another form ignored; the actor rebuilds from records"
+        );
+        return Ok(None);
+    }
+    rmp_serde::from_slice(packed)
+        .map(Some)
+        .map_err(|e| DbErr::Custom(format!("snapshot {}/{}: {e}", row.kind, row.key)))
+}
+
 /// Load an actor snapshot.
 pub async fn load_snapshot<C: ConnectionTrait, T: DeserializeOwned>(
     db: &C,
@@ -368,7 +407,10 @@ pub async fn load_snapshot<C: ConnectionTrait, T: DeserializeOwned>(
     let row = actor_snapshot::Entity::find_by_id((scope.kind().to_owned(), scope.id().to_string()))
         .one(db)
         .await?;
-    row.map(|r| from_json(&r.state)).transpose()
+    Ok(match row {
+        Some(r) => decode_snapshot(&r)?,
+        None => None,
+    })
 }
 
 /// Save (insert or replace) an actor snapshot.
@@ -377,24 +419,39 @@ pub async fn save_snapshot<C: ConnectionTrait, T: Serialize>(
     scope: Scope,
     state: &T,
 ) -> Result<(), DbErr> {
-    let row = actor_snapshot::ActiveModel {
-        kind: Set(scope.kind().to_owned()),
-        key: Set(scope.id().to_string()),
-        state: Set(to_json(state)),
-        saved_at: Set(Utc::now()),
-    };
-    actor_snapshot::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([actor_snapshot::Column::Kind, actor_snapshot::Column::Key])
-                .update_columns([
-                    actor_snapshot::Column::State,
-                    actor_snapshot::Column::SavedAt,
-                ])
-                .to_owned(),
-        )
+    snapshot_upsert(vec![snapshot_row(scope, state, Utc::now())?])
         .exec_without_returning(db)
         .await?;
     Ok(())
+}
+
+fn snapshot_row<T: Serialize>(
+    scope: Scope,
+    state: &T,
+    now: DateTime<Utc>,
+) -> Result<actor_snapshot::ActiveModel, DbErr> {
+    let (form, packed) = encode_snapshot(state)?;
+    Ok(actor_snapshot::ActiveModel {
+        kind: Set(scope.kind().to_owned()),
+        key: Set(scope.id().to_string()),
+        state: Set(form),
+        packed: Set(Some(packed)),
+        saved_at: Set(now),
+    })
+}
+
+fn snapshot_upsert(
+    rows: Vec<actor_snapshot::ActiveModel>,
+) -> sea_orm::InsertMany<actor_snapshot::ActiveModel> {
+    actor_snapshot::Entity::insert_many(rows).on_conflict(
+        OnConflict::columns([actor_snapshot::Column::Kind, actor_snapshot::Column::Key])
+            .update_columns([
+                actor_snapshot::Column::State,
+                actor_snapshot::Column::Packed,
+                actor_snapshot::Column::SavedAt,
+            ])
+            .to_owned(),
+    )
 }
 
 /// Snapshots written per statement and transaction by [`save_snapshots`].
@@ -408,24 +465,10 @@ pub async fn save_snapshots<T: Serialize>(db: &Db, items: &[(Scope, T)]) -> Resu
         let now = Utc::now();
         let rows = chunk
             .iter()
-            .map(|(scope, state)| actor_snapshot::ActiveModel {
-                kind: Set(scope.kind().to_owned()),
-                key: Set(scope.id().to_string()),
-                state: Set(to_json(state)),
-                saved_at: Set(now),
-            });
+            .map(|(scope, state)| snapshot_row(*scope, state, now))
+            .collect::<Result<Vec<_>, _>>()?;
         let tx = db.begin_write().await?;
-        actor_snapshot::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::columns([actor_snapshot::Column::Kind, actor_snapshot::Column::Key])
-                    .update_columns([
-                        actor_snapshot::Column::State,
-                        actor_snapshot::Column::SavedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&tx)
-            .await?;
+        snapshot_upsert(rows).exec_without_returning(&tx).await?;
         tx.commit().await?;
         saved += chunk.len();
     }
@@ -445,4 +488,59 @@ pub async fn max_upload_id<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
         .map(|r| r.try_get::<i64>("", "m"))
         .transpose()?
         .unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::printer::PrinterState;
+    use ppu_protocol::model::{LifetimeCounters, PrinterStatus};
+
+    fn row(state: serde_json::Value, packed: Option<Vec<u8>>) -> actor_snapshot::Model {
+        actor_snapshot::Model {
+            kind: "printer".into(),
+            key: "7".into(),
+            state,
+            packed,
+            saved_at: Utc::now(),
+        }
+    }
+
+    fn printer_state() -> PrinterState {
+        let mut s = PrinterState {
+            watermark: Watermark::new(42, 7),
+            status: Some(PrinterStatus::default().into()),
+            counters: Some(LifetimeCounters::default().into()),
+            anomalies: 2,
+            ..PrinterState::default()
+        };
+        s.last_upload_at = Some(Utc::now());
+        s
+    }
+
+    #[test]
+    fn snapshots_round_trip_in_their_binary_form() {
+        let state = printer_state();
+        let (form, packed) = encode_snapshot(&state).unwrap();
+        assert_eq!(form["version"], SNAPSHOT_FORM);
+        let back: PrinterState = decode_snapshot(&row(form, Some(packed))).unwrap().unwrap();
+        assert_eq!(back, state);
+    }
+
+    #[test]
+    fn snapshots_of_another_form_are_ignored_and_json_ones_still_read() {
+        let state = printer_state();
+        let (_, packed) = encode_snapshot(&state).unwrap();
+        let other = serde_json::json!({ "form": "msgpack", "version": SNAPSHOT_FORM + 1 });
+        let ignored: Option<PrinterState> = decode_snapshot(&row(other, Some(packed))).unwrap();
+        assert_eq!(ignored, None);
+        // Saved before migration 000005: the JSON state, no packed column.
+        let legacy: PrinterState = decode_snapshot(&row(to_json(&state), None))
+            .unwrap()
+            .unwrap();
+        assert_eq!(legacy, state);
+        // Damaged bytes are an error, not a silently empty state.
+        let form = serde_json::json!({ "form": "msgpack", "version": SNAPSHOT_FORM });
+        assert!(decode_snapshot::<PrinterState>(&row(form, Some(vec![0x93, 1]))).is_err());
+    }
 }

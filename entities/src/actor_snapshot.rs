@@ -12,8 +12,13 @@ pub struct Model {
     /// The actor key (printer, site or reseller id).
     #[sea_orm(primary_key, auto_increment = false)]
     pub key: String,
-    /// Serialized actor state, including the watermarks of the records it covers.
+    /// The state's stored form: `{"form": "msgpack", "version": n}` when the
+    /// state is in `packed`; otherwise the state itself as JSON (snapshots
+    /// saved before migration 000005).
     pub state: Json,
+    /// The actor state in MessagePack, including the watermarks of the records
+    /// it covers (packed documents as they are kept in memory).
+    pub packed: Option<Vec<u8>>,
     /// When it was saved.
     pub saved_at: DateTimeUtc,
 }

@@ -4,6 +4,12 @@ use clap::{Parser, Subcommand};
 use ppu_hub::settings::{Settings, SettingsArgs};
 use ppu_hub::{Application, telemetry};
 
+/// mimalloc rather than the system allocator: with 100,000 printer actors
+/// resident, glibc's arenas kept about half as much again as the live heap
+/// (BENCHMARKS.md, actor scale).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// ppu-hub: pay-per-use telemetry hub for large-format printer fleets.
 ///
 /// Receives encrypted uploads from Data Collectors and direct-connected

@@ -14,6 +14,7 @@ mod m20261127_000001_core;
 mod m20261127_000002_billing;
 mod m20261127_000003_alerts;
 mod m20261127_000004_accounts;
+mod m20261127_000005_packed_snapshots;
 
 /// The hub's migrator.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_billing::Migration),
             Box::new(m20261127_000003_alerts::Migration),
             Box::new(m20261127_000004_accounts::Migration),
+            Box::new(m20261127_000005_packed_snapshots::Migration),
         ]
     }
 }

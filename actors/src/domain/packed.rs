@@ -9,8 +9,11 @@
 //! defaults behave as in JSON), compressed with LZ4 (`lz4_flex`, size
 //! prepended) when that is smaller.
 //!
-//! It serializes and deserializes *through `T`*: its serde form is exactly
-//! `T`'s, so snapshots and API views do not change.
+//! In human-readable formats (JSON: API views) it serializes and
+//! deserializes *through `T`*: its serde form there is exactly `T`'s. In
+//! binary formats (MessagePack: the stored actor snapshots) it is its packed
+//! bytes as they are, so saving and loading a snapshot neither unpacks nor
+//! packs a document again.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -114,13 +117,30 @@ impl<T: Serialize + DeserializeOwned> From<T> for Packed<T> {
 
 impl<T: Serialize + DeserializeOwned> Serialize for Packed<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.get().serialize(s)
+        if s.is_human_readable() {
+            self.get().serialize(s)
+        } else {
+            serde_bytes::Bytes::new(&self.bytes).serialize(s)
+        }
     }
 }
 
 impl<'de, T: Serialize + DeserializeOwned> Deserialize<'de> for Packed<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        T::deserialize(d).map(|v| Self::new(&v))
+        if d.is_human_readable() {
+            return T::deserialize(d).map(|v| Self::new(&v));
+        }
+        let bytes = serde_bytes::ByteBuf::deserialize(d)?.into_vec();
+        // The bytes are taken as they are (decoding them would cost what the
+        // binary form saves); only their tag is checked here. Stored forms
+        // carry a version (`store::SNAPSHOT_FORM`) for changes of `T`.
+        match bytes.first() {
+            Some(&RAW | &LZ4) => Ok(Self {
+                bytes: bytes.into_boxed_slice(),
+                _t: PhantomData,
+            }),
+            _ => Err(serde::de::Error::custom("packed bytes without a valid tag")),
+        }
     }
 }
 
@@ -185,6 +205,44 @@ mod tests {
                 serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
             assert_eq!(back.get(), d);
         }
+    }
+
+    #[test]
+    fn binary_form_is_the_packed_bytes() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct State {
+            n: u32,
+            doc: Packed<Doc>,
+            docs: Option<Packed<Vec<Doc>>>,
+        }
+        let state = State {
+            n: 7,
+            doc: Packed::new(&doc(3)),
+            docs: Some(Packed::new(&(0..20).map(doc).collect())),
+        };
+        let bytes = rmp_serde::to_vec_named(&state).unwrap();
+        // The packed bytes appear as they are (no second encoding).
+        let inner = &state.doc.bytes;
+        assert!(bytes.windows(inner.len()).any(|w| w == &inner[..]));
+        let back: State = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back, state);
+        assert_eq!(back.doc.get(), doc(3));
+        // JSON (the API form) is still the documents themselves.
+        let json = serde_json::to_value(&state).unwrap();
+        assert_eq!(json["doc"], serde_json::to_value(doc(3)).unwrap());
+        // Bytes without a valid tag are refused, not taken.
+        let mut bad = rmp_serde::to_vec_named(&State {
+            n: 1,
+            doc: Packed {
+                bytes: Box::new([9, 1, 2]),
+                _t: PhantomData,
+            },
+            docs: None,
+        })
+        .unwrap();
+        assert!(rmp_serde::from_slice::<State>(&bad).is_err());
+        bad.clear();
+        assert!(rmp_serde::from_slice::<State>(&bad).is_err());
     }
 
     #[test]

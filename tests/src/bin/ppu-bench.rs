@@ -44,6 +44,11 @@ use serde_json::{Value, json};
 use tokio::runtime::Handle;
 use uuid::Uuid;
 
+/// The allocator of the `ppu-hub` binary, so the hub in this process keeps
+/// its memory as in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 
 #[derive(Debug, Parser)]
@@ -247,6 +252,49 @@ fn rss_bytes() -> u64 {
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// The cumulative buckets (`le` in seconds, count) of one of the hub's
+/// histograms, read from its in-process Prometheus recorder.
+fn hub_histogram(name: &str) -> Vec<(f64, u64)> {
+    let text = ppu_hub::metrics::install().render();
+    let prefix = format!("{name}_bucket{{");
+    let mut buckets: Vec<(f64, u64)> = text
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            let count = l.rsplit(' ').next()?.parse().ok()?;
+            Some((le, count))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    buckets
+}
+
+/// Observations between two readings of [`hub_histogram`]: their count and
+/// the upper bounds (ms) of the buckets holding the 50th and 99th percentile.
+fn histogram_window(before: &[(f64, u64)], after: &[(f64, u64)]) -> (u64, f64, f64) {
+    let diff: Vec<(f64, u64)> = after
+        .iter()
+        .map(|&(le, n)| {
+            let old = before.iter().find(|b| b.0 == le).map_or(0, |b| b.1);
+            (le, n.saturating_sub(old))
+        })
+        .collect();
+    let total = diff.last().map_or(0, |d| d.1);
+    let bound = |q: f64| {
+        let rank = (q * total as f64).ceil() as u64;
+        diff.iter()
+            .find(|d| d.1 >= rank.max(1))
+            .map_or(f64::NAN, |d| d.0 * 1e3)
+    };
+    (total, bound(0.5), bound(0.99))
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -1331,6 +1379,7 @@ async fn alerts_run(
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let sent_at_start = sent.load(Ordering::Relaxed);
+    let commits_before = hub_histogram(ppu_actors::metrics::INGEST_COMMIT_SECONDS);
     let probe_started = Instant::now();
 
     // Probes, one at a time: send, wait for the answer and the frame.
@@ -1386,6 +1435,12 @@ async fn alerts_run(
     let probe_elapsed = probe_started.elapsed();
     let bg_rate =
         (sent.load(Ordering::Relaxed) - sent_at_start) as f64 / probe_elapsed.as_secs_f64();
+    // What a probe waits for: the group commit in progress when it arrives,
+    // then its own. The writer's commit times over the probe window, side by side.
+    let (commits, commit_p50, commit_p99) = histogram_window(
+        &commits_before,
+        &hub_histogram(ppu_actors::metrics::INGEST_COMMIT_SECONDS),
+    );
     stop.store(true, Ordering::Relaxed);
     for h in bg {
         let _ = h.await;
@@ -1397,11 +1452,13 @@ async fn alerts_run(
     let p99 = percentile(&latencies, 0.99);
     let max = latencies.last().copied().unwrap_or(f64::NAN);
     progress(format!(
-        "{label}/alerts: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms over {} probes ({missed} missed), background {bg_rate:.0} uploads/s",
+        "{label}/alerts: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms over {} probes ({missed} missed), background {bg_rate:.0} uploads/s; {commits} group commits, p50 <= {commit_p50} ms, p99 <= {commit_p99} ms",
         latencies.len()
     ));
     let background = json!({"target_uploads_per_s": rate, "achieved_uploads_per_s": round(bg_rate, 0),
-        "errors": bg_errors.load(Ordering::Relaxed), "jobs_per_upload": 19});
+        "errors": bg_errors.load(Ordering::Relaxed), "jobs_per_upload": 19,
+        "group_commits": commits, "uploads_per_commit": round((bg_rate * probe_elapsed.as_secs_f64() + latencies.len() as f64) / commits.max(1) as f64, 1),
+        "commit_p50_ms_at_most": commit_p50, "commit_p99_ms_at_most": commit_p99});
     emit(json!({
         "scenario": "alerts", "backend": label, "figure": "alert_latency_p50_ms",
         "value": round(p50, 2), "unit": "ms", "probes": latencies.len(), "missed": missed,
