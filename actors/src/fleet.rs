@@ -384,62 +384,50 @@ impl Fleet {
     /// (it may have applied updates the page does not show), that page's
     /// printers take the per-printer path. Returns how many actors it started.
     pub async fn preload_printers(&self) -> Result<usize, sea_orm::DbErr> {
-        let db = &self.inner.db.read;
+        let mut after = 0;
         let mut started = 0usize;
-        // The count of stopped printer actors, read before a page's read.
-        let mut stops = self.inner.printer_stops.load(Ordering::Acquire);
-        let mut page = crate::printer::hydrate_page(db, 0, PRELOAD_PAGE).await?;
-        while let Some(last) = page.last {
-            // The next page is read while this one's actors start: the
-            // database's side and the actors' side run on different threads.
-            let next_stops = self.inner.printer_stops.load(Ordering::Acquire);
-            let (next, n) = tokio::join!(
-                crate::printer::hydrate_page(db, last, PRELOAD_PAGE),
-                self.start_page(page, stops)
-            );
-            started += n;
-            page = next?;
-            stops = next_stops;
+        loop {
+            // A printer actor that stopped while the page was read may have
+            // applied updates committed after the read: if any stopped, the
+            // page's printers take the per-printer path instead.
+            let stops = self.inner.printer_stops.load(Ordering::Acquire);
+            let page =
+                crate::printer::hydrate_page(&self.inner.db.read, after, PRELOAD_PAGE).await?;
+            let Some(last) = page.last else { break };
+            after = last;
+            let mut page_behind = page.behind;
+            for h in page.ready {
+                let id = h.id;
+                if let dashmap::Entry::Vacant(v) = self.inner.printers.entry(id) {
+                    // Checked under the registry's lock of this entry.
+                    if self.inner.printer_stops.load(Ordering::Acquire) != stops {
+                        drop(v);
+                        page_behind.push(id);
+                        continue;
+                    }
+                    let queued = Arc::new(AtomicUsize::new(0));
+                    let fleet = self.clone();
+                    let q = queued.clone();
+                    let addr = PrinterActor::start_in_arbiter(&self.inner.arbiter, move |_| {
+                        PrinterActor::hydrated(h, fleet, q)
+                    });
+                    v.insert(Entry { addr, queued });
+                    started += 1;
+                }
+            }
+            let mut behind = Vec::new();
+            for id in page_behind {
+                if !self.inner.printers.contains_key(&id) {
+                    behind.push(self.printer_entry(id).addr);
+                    started += 1;
+                }
+            }
+            for addr in behind {
+                // Answered once the actor has hydrated (or stopped, failing to).
+                let _ = addr.send(Inspect).await;
+            }
         }
         Ok(started)
-    }
-
-    /// Start the actors of one preloaded page (see [`Fleet::preload_printers`]);
-    /// `stops` is the count of stopped printer actors before the page was read.
-    async fn start_page(&self, page: crate::printer::Page, stops: u64) -> usize {
-        let mut started = 0usize;
-        let mut page_behind = page.behind;
-        for h in page.ready {
-            let id = h.id;
-            if let dashmap::Entry::Vacant(v) = self.inner.printers.entry(id) {
-                // Checked under the registry's lock of this entry.
-                if self.inner.printer_stops.load(Ordering::Acquire) != stops {
-                    drop(v);
-                    page_behind.push(id);
-                    continue;
-                }
-                let queued = Arc::new(AtomicUsize::new(0));
-                let fleet = self.clone();
-                let q = queued.clone();
-                let addr = PrinterActor::start_in_arbiter(&self.inner.arbiter, move |_| {
-                    PrinterActor::hydrated(h, fleet, q)
-                });
-                v.insert(Entry { addr, queued });
-                started += 1;
-            }
-        }
-        let mut behind = Vec::new();
-        for id in page_behind {
-            if !self.inner.printers.contains_key(&id) {
-                behind.push(self.printer_entry(id).addr);
-                started += 1;
-            }
-        }
-        for addr in behind {
-            // Answered once the actor has hydrated (or stopped, failing to).
-            let _ = addr.send(Inspect).await;
-        }
-        started
     }
 
     /// The live view of a site.
