@@ -28,6 +28,10 @@ use crate::ingest::{
 use crate::printer::{ApplyUpdate, Inspect, PrinterActor, PrinterView, TakeSnapshot};
 use crate::store::{self, Db, Scope};
 
+/// Pause before the one retry of a snapshot save that failed during a
+/// graceful stop.
+const SHUTDOWN_RETRY_PAUSE: Duration = Duration::from_millis(250);
+
 /// Capacities and timings of the actors, chosen on purpose (see ARCHITECTURE.md).
 #[derive(Debug, Clone)]
 pub struct ActorSettings {
@@ -490,7 +494,16 @@ impl Fleet {
         }
         for chunk in states.chunks(store::SNAPSHOT_BATCH) {
             let started = std::time::Instant::now();
-            match store::save_snapshots(&self.inner.db, chunk).await {
+            // A failed batch is tried once more: a stop must not lose a
+            // snapshot to one transient database error (the actors would
+            // rebuild from records, correct but slower).
+            let mut result = store::save_snapshots(&self.inner.db, chunk).await;
+            if let Err(e) = &result {
+                tracing::warn!(snapshots = chunk.len(), error = %e, "printer snapshots not saved; trying once more");
+                tokio::time::sleep(SHUTDOWN_RETRY_PAUSE).await;
+                result = store::save_snapshots(&self.inner.db, chunk).await;
+            }
+            match result {
                 Ok(n) => {
                     metrics::histogram!(crate::metrics::SNAPSHOT_SECONDS)
                         .record(started.elapsed().as_secs_f64());
@@ -506,7 +519,14 @@ impl Fleet {
             }
         }
         for addr in sites.into_iter().chain(resellers) {
-            if !matches!(addr.send(FlushAggregate).await, Ok(Ok(()))) {
+            let mut result = addr.send(FlushAggregate).await;
+            if !matches!(result, Ok(Ok(()))) {
+                tracing::warn!(outcome = ?result, "aggregate snapshot not saved; trying once more");
+                tokio::time::sleep(SHUTDOWN_RETRY_PAUSE).await;
+                result = addr.send(FlushAggregate).await;
+            }
+            if !matches!(result, Ok(Ok(()))) {
+                tracing::warn!(outcome = ?result, "aggregate snapshot not saved");
                 failed += 1;
             }
         }

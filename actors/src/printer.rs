@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::Watermark;
 use crate::domain::packed::Packed;
+use crate::domain::status_doc::StatusDoc;
 use crate::domain::usage::Usage;
 use crate::fleet::{Fleet, UsageDelta};
 use crate::ingest::PrinterUpdate;
@@ -30,8 +31,10 @@ use crate::store::{self, Scope};
 /// Everything a printer actor knows; also its snapshot.
 ///
 /// The documents (configuration, status, counters, usage, device alerts) are
-/// kept [`Packed`]: a printer actor is one of up to 100,000 resident at once,
-/// and the documents are read only for views and snapshots. In JSON (views)
+/// kept [`Packed`] (the status as a [`StatusDoc`], its media catalog shared
+/// among the printers of a model): a printer actor is one of up to 100,000
+/// resident at once, and the documents are read only for views and
+/// snapshots. In JSON (views)
 /// the documents appear unpacked; the stored snapshot (MessagePack, see
 /// [`store::SNAPSHOT_FORM`]) keeps them packed as they are.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -41,7 +44,7 @@ pub struct PrinterState {
     /// Latest configuration.
     pub config: Option<Packed<PrinterConfig>>,
     /// Latest status.
-    pub status: Option<Packed<PrinterStatus>>,
+    pub status: Option<StatusDoc>,
     /// When the latest status was read.
     pub status_at: Option<DateTime<Utc>>,
     /// Latest lifetime counters (the baseline after the last reading).
@@ -71,7 +74,7 @@ impl PrinterState {
             self.config = Some(Packed::new(c));
         }
         if let Some(s) = &u.status {
-            self.status = Some(Packed::new(s));
+            self.status = Some(StatusDoc::new(s));
             self.status_at = Some(u.collected_at);
         }
         if let Some(c) = &u.counters {
@@ -103,7 +106,7 @@ impl PrinterState {
 
     /// The latest status, unpacked.
     pub fn status(&self) -> Option<PrinterStatus> {
-        self.status.as_ref().map(Packed::get)
+        self.status.as_ref().map(StatusDoc::get)
     }
 
     /// The latest lifetime counters, unpacked.
@@ -124,7 +127,7 @@ impl PrinterState {
     /// Bytes this state holds on the heap (the packed documents).
     pub fn heap_bytes(&self) -> usize {
         self.config.as_ref().map_or(0, Packed::heap_bytes)
-            + self.status.as_ref().map_or(0, Packed::heap_bytes)
+            + self.status.as_ref().map_or(0, StatusDoc::heap_bytes)
             + self.counters.as_ref().map_or(0, Packed::heap_bytes)
             + self.usage.heap_bytes()
             + self.device_alerts.heap_bytes()
@@ -301,7 +304,7 @@ async fn hydrate(fleet: Fleet, id: i64) -> Result<Hydrated, DbErr> {
             .as_ref()
             .map(store::from_json::<PrinterStatus>)
             .transpose()?
-            .map(Packed::from);
+            .map(StatusDoc::from);
         state.status_at = Some(s.taken_at);
     }
     if let Some(s) = status_snapshot::Entity::find()
@@ -434,10 +437,9 @@ pub(crate) async fn hydrate_page<C: ConnectionTrait>(
         ..Page::default()
     };
     for row in rows {
-        let state = match snapshots.remove(&row.id.to_string()) {
-            Some(snapshot) => store::decode_snapshot::<PrinterState>(&snapshot)?,
-            None => None,
-        };
+        let state = snapshots
+            .remove(&row.id.to_string())
+            .and_then(|snapshot| store::decode_snapshot::<PrinterState>(&snapshot));
         let newest = newest.get(&row.id).copied().unwrap_or(0);
         let stored = state.as_ref().map(|s| s.watermark).unwrap_or_default();
         let complete = if newest == 0 {

@@ -363,8 +363,16 @@ pub async fn usage_since<C: ConnectionTrait>(
 /// Version of the snapshots' binary form. A hub finding a snapshot of another
 /// version ignores it: the actor rebuilds from the records, which are the
 /// system of record. Raise it when a change of a snapshot type (or of a packed
-/// document's type) cannot read what an earlier version wrote.
-pub const SNAPSHOT_FORM: i64 = 1;
+/// document's type) changes what is written; keep reading the earlier forms
+/// this version still understands ([`READABLE_FORMS`]).
+///
+/// Form 2: the status is a pair of packed byte strings (the status without
+/// its media catalog, and the shared catalog: `domain::status_doc`); form 1
+/// had one packed whole status.
+pub const SNAPSHOT_FORM: i64 = 2;
+
+/// The snapshot forms this version reads.
+pub const READABLE_FORMS: std::ops::RangeInclusive<i64> = 1..=SNAPSHOT_FORM;
 
 /// The `state` and `packed` columns of a snapshot: the state in MessagePack
 /// (packed documents as they are), and its form in `state`.
@@ -374,32 +382,43 @@ fn encode_snapshot<T: Serialize>(state: &T) -> Result<(serde_json::Value, Vec<u8
     Ok((form, packed))
 }
 
-/// The state of a stored snapshot; `None` when it is of another version of
-/// the binary form (see [`SNAPSHOT_FORM`]).
-pub(crate) fn decode_snapshot<T: DeserializeOwned>(
-    row: &actor_snapshot::Model,
-) -> Result<Option<T>, DbErr> {
-    let Some(packed) = &row.packed else {
+/// The state of a stored snapshot; `None` (with a warning) when it cannot be
+/// used: of another version of the binary form (see [`SNAPSHOT_FORM`]) or
+/// unreadable. A snapshot is a cache of the records, never the only copy, so
+/// the actor then rebuilds from its records instead of failing (and one bad
+/// row does not fail a whole preload page).
+pub(crate) fn decode_snapshot<T: DeserializeOwned>(row: &actor_snapshot::Model) -> Option<T> {
+    let decoded = match &row.packed {
         // Saved before the binary form: the JSON state.
-        return from_json(&row.state).map(Some);
+        None => from_json(&row.state).map_err(|e| e.to_string()),
+        Some(packed) => {
+            let version = row.state.get("version").and_then(serde_json::Value::as_i64);
+            if !version.is_some_and(|v| READABLE_FORMS.contains(&v)) {
+                tracing::warn!(
+                    kind = %row.kind,
+                    key = %row.key,
+                    version,
+                    expected = SNAPSHOT_FORM,
+                    "snapshot of another form ignored; the actor rebuilds from records"
+                );
+                return None;
+            }
+            rmp_serde::from_slice(packed).map_err(|e| e.to_string())
+        }
     };
-    let version = row.state.get("version").and_then(serde_json::Value::as_i64);
-    if version != Some(SNAPSHOT_FORM) {
-        tracing::warn!(
-            kind = %row.kind,
-            key = %row.key,
-            version,
-            expected = SNAPSHOT_FORM,
-            "snapshot of another form ignored; the actor rebuilds from records"
-        );
-        return Ok(None);
-    }
-    rmp_serde::from_slice(packed)
-        .map(Some)
-        .map_err(|e| DbErr::Custom(format!("snapshot {}/{}: {e}", row.kind, row.key)))
+    decoded
+        .inspect_err(|error| {
+            tracing::warn!(
+                kind = %row.kind,
+                key = %row.key,
+                %error,
+                "unreadable snapshot ignored; the actor rebuilds from records"
+            );
+        })
+        .ok()
 }
 
-/// Load an actor snapshot.
+/// Load an actor snapshot (`None` when there is none or it cannot be used).
 pub async fn load_snapshot<C: ConnectionTrait, T: DeserializeOwned>(
     db: &C,
     scope: Scope,
@@ -407,10 +426,7 @@ pub async fn load_snapshot<C: ConnectionTrait, T: DeserializeOwned>(
     let row = actor_snapshot::Entity::find_by_id((scope.kind().to_owned(), scope.id().to_string()))
         .one(db)
         .await?;
-    Ok(match row {
-        Some(r) => decode_snapshot(&r)?,
-        None => None,
-    })
+    Ok(row.and_then(|r| decode_snapshot(&r)))
 }
 
 /// Save (insert or replace) an actor snapshot.
@@ -523,7 +539,7 @@ mod tests {
         let state = printer_state();
         let (form, packed) = encode_snapshot(&state).unwrap();
         assert_eq!(form["version"], SNAPSHOT_FORM);
-        let back: PrinterState = decode_snapshot(&row(form, Some(packed))).unwrap().unwrap();
+        let back: PrinterState = decode_snapshot(&row(form, Some(packed))).unwrap();
         assert_eq!(back, state);
     }
 
@@ -532,15 +548,24 @@ mod tests {
         let state = printer_state();
         let (_, packed) = encode_snapshot(&state).unwrap();
         let other = serde_json::json!({ "form": "msgpack", "version": SNAPSHOT_FORM + 1 });
-        let ignored: Option<PrinterState> = decode_snapshot(&row(other, Some(packed))).unwrap();
+        let ignored: Option<PrinterState> = decode_snapshot(&row(other, Some(packed.clone())));
         assert_eq!(ignored, None);
+        // Earlier forms this version still reads (form 1: the status packed
+        // whole, read by `StatusDoc`'s binary form).
+        let earlier = serde_json::json!({ "form": "msgpack", "version": 1 });
+        let read: Option<PrinterState> = decode_snapshot(&row(earlier, Some(packed)));
+        assert_eq!(read, Some(state.clone()));
         // Saved before migration 000005: the JSON state, no packed column.
-        let legacy: PrinterState = decode_snapshot(&row(to_json(&state), None))
-            .unwrap()
-            .unwrap();
+        let legacy: PrinterState = decode_snapshot(&row(to_json(&state), None)).unwrap();
         assert_eq!(legacy, state);
-        // Damaged bytes are an error, not a silently empty state.
+        // Damaged bytes or JSON are skipped (the actor rebuilds from its
+        // records), never read as a silently empty state.
         let form = serde_json::json!({ "form": "msgpack", "version": SNAPSHOT_FORM });
-        assert!(decode_snapshot::<PrinterState>(&row(form, Some(vec![0x93, 1]))).is_err());
+        assert_eq!(
+            decode_snapshot::<PrinterState>(&row(form, Some(vec![0x93, 1]))),
+            None
+        );
+        let damaged = serde_json::json!({ "watermark": "not a watermark" });
+        assert_eq!(decode_snapshot::<PrinterState>(&row(damaged, None)), None);
     }
 }

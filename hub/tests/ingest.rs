@@ -5,6 +5,7 @@ mod support;
 
 use chrono::{Duration, Utc};
 use ppu_protocol::envelope::{self, Header};
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use support::*;
 use uuid::Uuid;
@@ -301,16 +302,27 @@ async fn state_survives_a_graceful_restart(backend: Backend) {
         async move { hub.printer(&format!("RS-{i}")).await }
     }))
     .await;
-    let (_, site_before) = hub.admin_get(&format!("/api/v1/sites/{site}")).await;
-    let (_, reseller_before) = hub
+    let (status, site_before) = hub.admin_get(&format!("/api/v1/sites/{site}")).await;
+    assert_eq!(status, 200, "{site_before}");
+    let (status, reseller_before) = hub
         .admin_get(&format!("/api/v1/resellers/{reseller}"))
         .await;
+    assert_eq!(status, 200, "{reseller_before}");
 
     let hub = hub.restart().await;
-    assert!(
-        hub.count("actor_snapshots").await >= 5,
-        "snapshots saved on shutdown"
-    );
+    // Three printers, the site and the reseller.
+    let saved = hub.count("actor_snapshots").await;
+    if saved < 5 {
+        let db = hub.db().await;
+        let rows = ppu_entities::actor_snapshot::Entity::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| format!("{}/{}", r.kind, r.key))
+            .collect::<Vec<_>>();
+        panic!("{saved} snapshots saved on shutdown, 5 expected: {rows:?}");
+    }
     for (i, b) in (1..=3).zip(before) {
         let a = hub.printer(&format!("RS-{i}")).await;
         assert_eq!(a["usage"], b["usage"]);

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod billing;
 pub mod packed;
 pub mod plausible;
+pub mod status_doc;
 pub mod usage;
 
 use serde::{Deserialize, Serialize};

@@ -15,8 +15,10 @@
 //! bytes as they are, so saving and loading a snapshot neither unpacks nor
 //! packs a document again.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -32,41 +34,74 @@ pub struct Packed<T> {
     _t: PhantomData<fn() -> T>,
 }
 
+/// Encode a value: its MessagePack, LZ4-compressed when that is smaller,
+/// behind a one-byte tag.
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Encoding to a Vec fails only for types MessagePack cannot express
+    // (none of the documents packed here).
+    let msgpack =
+        rmp_serde::to_vec_named(value).expect("a packed document is representable in MessagePack");
+    let compressed = lz4_flex::block::compress_prepend_size(&msgpack);
+    let mut bytes = Vec::with_capacity(1 + msgpack.len().min(compressed.len()));
+    if compressed.len() < msgpack.len() {
+        bytes.push(LZ4);
+        bytes.extend_from_slice(&compressed);
+    } else {
+        bytes.push(RAW);
+        bytes.extend_from_slice(&msgpack);
+    }
+    bytes
+}
+
+/// Decode what [`encode`] produced.
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> T {
+    // The bytes were produced by `encode` from a `T` (or came from a stored
+    // snapshot of the same form): decoding cannot fail.
+    let decoded = match bytes.split_first() {
+        Some((&LZ4, rest)) => {
+            let msgpack = lz4_flex::block::decompress_size_prepended(rest)
+                .expect("packed bytes are a valid LZ4 block");
+            rmp_serde::from_slice(&msgpack)
+        }
+        Some((_, rest)) => rmp_serde::from_slice(rest),
+        None => unreachable!("packed bytes always carry a tag"),
+    };
+    decoded.expect("packed bytes decode to the type they were packed from")
+}
+
+/// Check the tag of bytes read from a binary form.
+fn tagged<E: serde::de::Error>(bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+    match bytes.first() {
+        Some(&RAW | &LZ4) => Ok(bytes),
+        _ => Err(E::custom("packed bytes without a valid tag")),
+    }
+}
+
 impl<T: Serialize + DeserializeOwned> Packed<T> {
     /// Pack a value.
     pub fn new(value: &T) -> Self {
-        // Encoding to a Vec fails only for types MessagePack cannot express
-        // (none of the documents packed here).
-        let msgpack = rmp_serde::to_vec_named(value)
-            .expect("a packed document is representable in MessagePack");
-        let compressed = lz4_flex::block::compress_prepend_size(&msgpack);
-        let mut bytes = Vec::with_capacity(1 + msgpack.len().min(compressed.len()));
-        if compressed.len() < msgpack.len() {
-            bytes.push(LZ4);
-            bytes.extend_from_slice(&compressed);
-        } else {
-            bytes.push(RAW);
-            bytes.extend_from_slice(&msgpack);
-        }
         Self {
-            bytes: bytes.into_boxed_slice(),
+            bytes: encode(value).into_boxed_slice(),
             _t: PhantomData,
         }
     }
 
+    /// Packed bytes read from a binary form (see [`Packed::bytes`]).
+    pub(crate) fn from_bytes<E: serde::de::Error>(bytes: Vec<u8>) -> Result<Self, E> {
+        Ok(Self {
+            bytes: tagged(bytes)?.into_boxed_slice(),
+            _t: PhantomData,
+        })
+    }
+
+    /// The packed bytes, as the binary form carries them.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// Unpack the value.
     pub fn get(&self) -> T {
-        // The bytes were produced by `new` from a `T`: decoding cannot fail.
-        let decoded = match self.bytes.split_first() {
-            Some((&LZ4, rest)) => {
-                let msgpack = lz4_flex::block::decompress_size_prepended(rest)
-                    .expect("packed bytes are a valid LZ4 block");
-                rmp_serde::from_slice(&msgpack)
-            }
-            Some((_, rest)) => rmp_serde::from_slice(rest),
-            None => unreachable!("packed bytes always carry a tag"),
-        };
-        decoded.expect("packed bytes decode to the type they were packed from")
+        decode(&self.bytes)
     }
 
     /// Change the value: unpack, apply `f`, pack again.
@@ -130,17 +165,137 @@ impl<'de, T: Serialize + DeserializeOwned> Deserialize<'de> for Packed<T> {
         if d.is_human_readable() {
             return T::deserialize(d).map(|v| Self::new(&v));
         }
-        let bytes = serde_bytes::ByteBuf::deserialize(d)?.into_vec();
         // The bytes are taken as they are (decoding them would cost what the
         // binary form saves); only their tag is checked here. Stored forms
         // carry a version (`store::SNAPSHOT_FORM`) for changes of `T`.
-        match bytes.first() {
-            Some(&RAW | &LZ4) => Ok(Self {
-                bytes: bytes.into_boxed_slice(),
-                _t: PhantomData,
-            }),
-            _ => Err(serde::de::Error::custom("packed bytes without a valid tag")),
+        Self::from_bytes(serde_bytes::ByteBuf::deserialize(d)?.into_vec())
+    }
+}
+
+/// A packed value held once for every holder of the same value.
+///
+/// Some documents are the same for thousands of printers: a model's catalog
+/// of supported media types, with names in five languages, is about a
+/// kilobyte packed and identical for every printer of that model and
+/// firmware. `Shared<T>` packs like [`Packed`] and then interns the bytes:
+/// equal values share one reference-counted allocation, process-wide. Its
+/// serde forms are [`Packed`]'s (the value in JSON, the packed bytes in binary
+/// forms); reading the binary form interns again.
+pub struct Shared<T> {
+    bytes: Arc<[u8]>,
+    _t: PhantomData<fn() -> T>,
+}
+
+/// The interned byte strings. An entry nobody else holds any more is dropped
+/// when the set has doubled since the last sweep, so the set stays within
+/// twice the live distinct values (a device sending a new catalog with every
+/// upload cannot grow it without bound).
+struct Interner {
+    set: HashSet<Arc<[u8]>>,
+    sweep_at: usize,
+}
+
+static INTERNED: Mutex<Option<Interner>> = Mutex::new(None);
+
+/// Smallest set size at which a sweep runs.
+const SWEEP_FLOOR: usize = 64;
+
+fn intern(bytes: &[u8]) -> Arc<[u8]> {
+    let mut guard = INTERNED.lock().unwrap_or_else(PoisonError::into_inner);
+    let interner = guard.get_or_insert_with(|| Interner {
+        set: HashSet::new(),
+        sweep_at: SWEEP_FLOOR,
+    });
+    if let Some(found) = interner.set.get(bytes) {
+        return Arc::clone(found);
+    }
+    if interner.set.len() >= interner.sweep_at {
+        interner.set.retain(|b| Arc::strong_count(b) > 1);
+        interner.sweep_at = (2 * interner.set.len()).max(SWEEP_FLOOR);
+    }
+    let shared: Arc<[u8]> = Arc::from(bytes);
+    interner.set.insert(Arc::clone(&shared));
+    shared
+}
+
+/// Distinct values interned and still held by someone (for tests and metrics).
+pub fn shared_values() -> usize {
+    let guard = INTERNED.lock().unwrap_or_else(PoisonError::into_inner);
+    guard.as_ref().map_or(0, |i| {
+        i.set.iter().filter(|b| Arc::strong_count(b) > 1).count()
+    })
+}
+
+impl<T: Serialize + DeserializeOwned> Shared<T> {
+    /// Pack a value, sharing the bytes with every equal value held.
+    pub fn new(value: &T) -> Self {
+        Self {
+            bytes: intern(&encode(value)),
+            _t: PhantomData,
         }
+    }
+
+    /// Unpack the value.
+    pub fn get(&self) -> T {
+        decode(&self.bytes)
+    }
+
+    /// Packed bytes read from a binary form, interned.
+    pub(crate) fn from_bytes<E: serde::de::Error>(bytes: Vec<u8>) -> Result<Self, E> {
+        Ok(Self {
+            bytes: intern(&tagged::<E>(bytes)?),
+            _t: PhantomData,
+        })
+    }
+
+    /// The packed bytes, as the binary form carries them.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Whether `self` and `other` hold the very same allocation.
+    pub fn shares_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.bytes, &other.bytes)
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Self {
+            bytes: Arc::clone(&self.bytes),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + PartialEq> PartialEq for Shared<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes || self.get() == other.get()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + fmt::Debug> fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Serialize for Shared<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            self.get().serialize(s)
+        } else {
+            serde_bytes::Bytes::new(&self.bytes).serialize(s)
+        }
+    }
+}
+
+impl<'de, T: Serialize + DeserializeOwned> Deserialize<'de> for Shared<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            return T::deserialize(d).map(|v| Self::new(&v));
+        }
+        Self::from_bytes(serde_bytes::ByteBuf::deserialize(d)?.into_vec())
     }
 }
 
@@ -251,5 +406,45 @@ mod tests {
         p.update(|d| d.values.push(99));
         assert_eq!(p.get().values, vec![0, 1, 99]);
         assert_ne!(p, Packed::new(&doc(2)));
+    }
+
+    #[test]
+    fn shared_values_are_held_once() {
+        let a = Shared::new(&doc(40));
+        let b = Shared::new(&doc(40));
+        let c = Shared::new(&doc(41));
+        assert!(a.shares_with(&b));
+        assert!(!a.shares_with(&c));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(b.get(), doc(40));
+        // The binary form is the packed bytes; reading it interns again.
+        let bytes = rmp_serde::to_vec(&a).unwrap();
+        let back: Shared<Doc> = rmp_serde::from_slice(&bytes).unwrap();
+        assert!(back.shares_with(&a));
+        // JSON is the value itself.
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::to_value(doc(41)).unwrap()
+        );
+        let from_json: Shared<Doc> =
+            serde_json::from_value(serde_json::to_value(doc(40)).unwrap()).unwrap();
+        assert!(from_json.shares_with(&a));
+    }
+
+    #[test]
+    fn values_nobody_holds_are_swept() {
+        // Many distinct values, each dropped at once: the set is swept
+        // instead of keeping them all.
+        for n in 0..1_000u64 {
+            let d = Doc {
+                name: format!("sweep-{n}"),
+                ..Doc::default()
+            };
+            drop(Shared::new(&d));
+        }
+        let guard = INTERNED.lock().unwrap();
+        let held = guard.as_ref().unwrap().set.len();
+        assert!(held < 600, "{held} interned values kept");
     }
 }

@@ -77,6 +77,17 @@ impl Backend {
     }
 }
 
+/// The hub's warnings and errors go to the test's captured output, so a
+/// failing test shows what the hub logged (`RUST_LOG` overrides the level).
+fn init_test_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
 /// A running hub.
 pub struct TestHub {
     pub port: u16,
@@ -143,6 +154,7 @@ impl TestHub {
         backend: Backend,
         tweak: impl FnOnce(&mut Settings),
     ) -> TestHub {
+        init_test_logs();
         let mut s = settings(tmp.path(), &backend);
         tweak(&mut s);
         let app = Application::build(s).await.expect("hub starts");
