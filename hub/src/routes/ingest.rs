@@ -8,10 +8,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use ppu_actors::ingest::{IngestError, VerifiedUpload};
 use ppu_protocol::envelope::{self, DecodeError};
+use tracing::Instrument as _;
 
 use crate::error::ApiError;
 use crate::metrics as m;
@@ -128,7 +129,26 @@ pub async fn ingest(
         envelope::peek_header(&body, &limits).map_err(|e| reject("unknown", decode_error(&e)))?;
     let kind = header.sender_kind.as_str();
     let span = tracing::info_span!("ingest", sender_kind = kind, sender_id = %header.sender_id);
-    let _enter = span.enter();
+    store_envelope(&state, &body, header, kind, received_at, started)
+        .instrument(span)
+        .await
+}
+
+/// The rest of an upload, inside its span. The span is entered only while
+/// this future runs (`Instrument`): a span held entered across an `.await`
+/// stays current on the worker thread while the request waits, becomes the
+/// parent of every span the thread opens meanwhile, and under load those
+/// chains grew until closing them overflowed the stack. `clippy.toml` makes
+/// holding a span guard across an `.await` a lint error.
+async fn store_envelope(
+    state: &AppState,
+    body: &[u8],
+    header: envelope::Header,
+    kind: &'static str,
+    received_at: DateTime<Utc>,
+    started: std::time::Instant,
+) -> Result<HttpResponse, ApiError> {
+    let limits = state.settings.limits();
 
     let Some(cred) = state
         .credential(header.sender_kind, &header.sender_id)
@@ -143,7 +163,7 @@ pub async fn ingest(
             ),
         ));
     };
-    let (header, payload) = envelope::open(&body, &cred.keys, &limits).map_err(|e| {
+    let (header, payload) = envelope::open(body, &cred.keys, &limits).map_err(|e| {
         tracing::info!(code = e.code(), "envelope refused");
         reject(kind, decode_error(&e))
     })?;
@@ -171,7 +191,7 @@ pub async fn ingest(
     let upload = VerifiedUpload::new(
         header,
         payload,
-        envelope::upload_id(&body),
+        envelope::upload_id(body),
         body.len(),
         cred.sender.clone(),
         received_at,
