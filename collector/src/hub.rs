@@ -204,14 +204,28 @@ impl HubClient {
         path: &str,
         envelope: Vec<u8>,
     ) -> Result<T, HubError> {
-        let resp = self
-            .http
-            .post(self.url(path))
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(envelope)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
+        let send = |body: Vec<u8>| {
+            self.http
+                .post(self.url(path))
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(body)
+                .send()
+        };
+        let resp = match send(envelope.clone()).await {
+            Ok(resp) => resp,
+            // A kept-alive connection the hub (or a proxy) closed while it was
+            // idle fails the request that was just written to it, before the
+            // hub read it. Try once more at once, on a fresh connection:
+            // repeating any of these POSTs is safe (the hub answers a repeated
+            // envelope as a duplicate, or refuses a reused nonce, which the
+            // caller seals again). Timeouts and refused connections are not
+            // repeated here: they are the backoff's to handle.
+            Err(e) if !e.is_timeout() && !e.is_connect() => {
+                tracing::debug!(path, error = %error_chain(&e), "request failed on a kept-alive connection; sending once more");
+                send(envelope).await.map_err(|e| self.transport_error(&e))?
+            }
+            Err(e) => return Err(self.transport_error(&e)),
+        };
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -274,5 +288,120 @@ impl HubClient {
     /// [`HubError`].
     pub async fn config(&self, envelope: Vec<u8>) -> Result<ConfigAnswer, HubError> {
         self.post("/api/v1/collector/config", envelope).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// Read one HTTP/1.1 request (head and `content-length` body); `false`
+    /// when the peer closed the connection first.
+    async fn read_request(sock: &mut TcpStream) -> bool {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + len {
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        true
+    }
+
+    async fn answer(sock: &mut TcpStream) {
+        let body = r#"{"config_version":3}"#;
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        sock.write_all(resp.as_bytes()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_request_lost_on_a_closed_kept_alive_connection_is_sent_again() {
+        // A hub that answers the first request of its first connection, keeps
+        // it open, reads the second request on it and closes the connection
+        // without answering (the race with an idle timeout, made certain);
+        // every later connection is answered.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&requests);
+        tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let seen = Arc::clone(&seen);
+                let drop_second = std::mem::take(&mut first);
+                tokio::spawn(async move {
+                    let mut n = 0;
+                    while read_request(&mut sock).await {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        n += 1;
+                        if drop_second && n == 2 {
+                            return; // closes the socket unanswered
+                        }
+                        answer(&mut sock).await;
+                    }
+                });
+            }
+        });
+        let client = HubClient::new(&HubSettings {
+            url: format!("http://{addr}").parse().unwrap(),
+            ca_file: None,
+            proxy: ProxyConfig::None,
+            timeout_s: 10,
+        })
+        .unwrap();
+        let first: ConfigAnswer = client
+            .post("/api/v1/collector/config", vec![1; 64])
+            .await
+            .unwrap();
+        assert_eq!(first.config_version, 3);
+        let second: ConfigAnswer = client
+            .post("/api/v1/collector/config", vec![2; 64])
+            .await
+            .expect("sent again on a fresh connection");
+        assert_eq!(second.config_version, 3);
+        // The lost request and the one sent again both reached the hub.
+        assert_eq!(requests.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_not_repeated() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let client = HubClient::new(&HubSettings {
+            url: format!("http://{addr}").parse().unwrap(),
+            ca_file: None,
+            proxy: ProxyConfig::None,
+            timeout_s: 5,
+        })
+        .unwrap();
+        let err = client.ingest(vec![0; 16]).await.unwrap_err();
+        assert!(matches!(err, HubError::Unreachable { .. }), "{err:?}");
     }
 }
