@@ -34,9 +34,9 @@ use crate::store::{self, Scope};
 /// kept [`Packed`] (the status as a [`StatusDoc`], its media catalog shared
 /// among the printers of a model): a printer actor is one of up to 100,000
 /// resident at once, and the documents are read only for views and
-/// snapshots. In JSON (views)
-/// the documents appear unpacked; the stored snapshot (MessagePack, see
-/// [`store::SNAPSHOT_FORM`]) keeps them packed as they are.
+/// snapshots. In JSON (views) the documents appear unpacked; the stored
+/// snapshot (MessagePack, see [`store::SNAPSHOT_FORM`]) keeps them packed as
+/// they are.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PrinterState {
     /// Records folded in so far.

@@ -204,15 +204,15 @@ impl HubClient {
         path: &str,
         envelope: Vec<u8>,
     ) -> Result<T, HubError> {
-        let send = |body: Vec<u8>| {
-            self.http
-                .post(self.url(path))
-                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                .body(body)
-                .send()
-        };
-        let resp = match send(envelope.clone()).await {
-            Ok(resp) => resp,
+        let request = self
+            .http
+            .post(self.url(path))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(envelope);
+        // A byte body is reusable: the copy shares it, it does not copy it.
+        let again = request.try_clone();
+        let resp = match (request.send().await, again) {
+            (Ok(resp), _) => resp,
             // A kept-alive connection the hub (or a proxy) closed while it was
             // idle fails the request that was just written to it, before the
             // hub read it. Try once more at once, on a fresh connection:
@@ -220,11 +220,11 @@ impl HubClient {
             // envelope as a duplicate, or refuses a reused nonce, which the
             // caller seals again). Timeouts and refused connections are not
             // repeated here: they are the backoff's to handle.
-            Err(e) if !e.is_timeout() && !e.is_connect() => {
+            (Err(e), Some(again)) if !e.is_timeout() && !e.is_connect() => {
                 tracing::debug!(path, error = %error_chain(&e), "request failed on a kept-alive connection; sending once more");
-                send(envelope).await.map_err(|e| self.transport_error(&e))?
+                again.send().await.map_err(|e| self.transport_error(&e))?
             }
-            Err(e) => return Err(self.transport_error(&e)),
+            (Err(e), _) => return Err(self.transport_error(&e)),
         };
         let status = resp.status().as_u16();
         let retry_after = resp
@@ -330,6 +330,17 @@ mod tests {
         true
     }
 
+    /// A client for a plain-HTTP test server on `addr`.
+    fn plain_client(addr: std::net::SocketAddr) -> HubClient {
+        HubClient::new(&HubSettings {
+            url: format!("http://{addr}").parse().unwrap(),
+            ca_file: None,
+            proxy: ProxyConfig::None,
+            timeout_s: 10,
+        })
+        .unwrap()
+    }
+
     async fn answer(sock: &mut TcpStream) {
         let body = r#"{"config_version":3}"#;
         let resp = format!(
@@ -368,13 +379,7 @@ mod tests {
                 });
             }
         });
-        let client = HubClient::new(&HubSettings {
-            url: format!("http://{addr}").parse().unwrap(),
-            ca_file: None,
-            proxy: ProxyConfig::None,
-            timeout_s: 10,
-        })
-        .unwrap();
+        let client = plain_client(addr);
         let first: ConfigAnswer = client
             .post("/api/v1/collector/config", vec![1; 64])
             .await
@@ -394,13 +399,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let client = HubClient::new(&HubSettings {
-            url: format!("http://{addr}").parse().unwrap(),
-            ca_file: None,
-            proxy: ProxyConfig::None,
-            timeout_s: 5,
-        })
-        .unwrap();
+        let client = plain_client(addr);
         let err = client.ingest(vec![0; 16]).await.unwrap_err();
         assert!(matches!(err, HubError::Unreachable { .. }), "{err:?}");
     }

@@ -29,9 +29,48 @@ const RAW: u8 = 0;
 const LZ4: u8 = 1;
 
 /// A `T` kept as compact bytes; see the [module documentation](self).
-pub struct Packed<T> {
-    bytes: Box<[u8]>,
+///
+/// `B` is where the bytes live: a box of their own ([`Packed<T>`]), or an
+/// interned, reference-counted allocation shared by every equal value
+/// ([`Shared<T>`]).
+pub struct Packed<T, B = Box<[u8]>> {
+    bytes: B,
     _t: PhantomData<fn() -> T>,
+}
+
+/// A packed value held once for every holder of the same value.
+///
+/// Some documents are the same for thousands of printers: a model's catalog
+/// of supported media types, with names in five languages, is about a
+/// kilobyte packed and identical for every printer of that model and
+/// firmware. `Shared<T>` packs like [`Packed`] and then interns the bytes:
+/// equal values share one reference-counted allocation, process-wide. Its
+/// serde forms are [`Packed`]'s (the value in JSON, the packed bytes in binary
+/// forms); reading the binary form interns again.
+pub type Shared<T> = Packed<T, Arc<[u8]>>;
+
+/// Where packed bytes are kept (sealed: `Box<[u8]>` and interned `Arc<[u8]>`).
+pub trait Storage: sealed::Sealed + Clone + std::ops::Deref<Target = [u8]> {
+    /// Keep freshly encoded bytes.
+    fn keep(bytes: Vec<u8>) -> Self;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for Box<[u8]> {}
+    impl Sealed for std::sync::Arc<[u8]> {}
+}
+
+impl Storage for Box<[u8]> {
+    fn keep(bytes: Vec<u8>) -> Self {
+        bytes.into_boxed_slice()
+    }
+}
+
+impl Storage for Arc<[u8]> {
+    fn keep(bytes: Vec<u8>) -> Self {
+        intern(&bytes)
+    }
 }
 
 /// Encode a value: its MessagePack, LZ4-compressed when that is smaller,
@@ -53,45 +92,25 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     bytes
 }
 
-/// Decode what [`encode`] produced.
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> T {
-    // The bytes were produced by `encode` from a `T` (or came from a stored
-    // snapshot of the same form): decoding cannot fail.
-    let decoded = match bytes.split_first() {
-        Some((&LZ4, rest)) => {
-            let msgpack = lz4_flex::block::decompress_size_prepended(rest)
-                .expect("packed bytes are a valid LZ4 block");
-            rmp_serde::from_slice(&msgpack)
-        }
-        Some((_, rest)) => rmp_serde::from_slice(rest),
-        None => unreachable!("packed bytes always carry a tag"),
-    };
-    decoded.expect("packed bytes decode to the type they were packed from")
-}
-
-/// Check the tag of bytes read from a binary form.
-fn tagged<E: serde::de::Error>(bytes: Vec<u8>) -> Result<Vec<u8>, E> {
-    match bytes.first() {
-        Some(&RAW | &LZ4) => Ok(bytes),
-        _ => Err(E::custom("packed bytes without a valid tag")),
-    }
-}
-
-impl<T: Serialize + DeserializeOwned> Packed<T> {
+impl<T: Serialize + DeserializeOwned, B: Storage> Packed<T, B> {
     /// Pack a value.
     pub fn new(value: &T) -> Self {
         Self {
-            bytes: encode(value).into_boxed_slice(),
+            bytes: B::keep(encode(value)),
             _t: PhantomData,
         }
     }
 
-    /// Packed bytes read from a binary form (see [`Packed::bytes`]).
+    /// Packed bytes read from a binary form (see [`Packed::bytes`]); only
+    /// their tag is checked.
     pub(crate) fn from_bytes<E: serde::de::Error>(bytes: Vec<u8>) -> Result<Self, E> {
-        Ok(Self {
-            bytes: tagged(bytes)?.into_boxed_slice(),
-            _t: PhantomData,
-        })
+        match bytes.first() {
+            Some(&RAW | &LZ4) => Ok(Self {
+                bytes: B::keep(bytes),
+                _t: PhantomData,
+            }),
+            _ => Err(E::custom("packed bytes without a valid tag")),
+        }
     }
 
     /// The packed bytes, as the binary form carries them.
@@ -101,7 +120,18 @@ impl<T: Serialize + DeserializeOwned> Packed<T> {
 
     /// Unpack the value.
     pub fn get(&self) -> T {
-        decode(&self.bytes)
+        // The bytes were produced by `encode` from a `T` (or came from a
+        // stored snapshot of the same form): decoding cannot fail.
+        let decoded = match self.bytes.split_first() {
+            Some((&LZ4, rest)) => {
+                let msgpack = lz4_flex::block::decompress_size_prepended(rest)
+                    .expect("packed bytes are a valid LZ4 block");
+                rmp_serde::from_slice(&msgpack)
+            }
+            Some((_, rest)) => rmp_serde::from_slice(rest),
+            None => unreachable!("packed bytes always carry a tag"),
+        };
+        decoded.expect("packed bytes decode to the type they were packed from")
     }
 
     /// Change the value: unpack, apply `f`, pack again.
@@ -111,79 +141,17 @@ impl<T: Serialize + DeserializeOwned> Packed<T> {
         *self = Self::new(&v);
     }
 
-    /// Bytes held on the heap.
+    /// Bytes held on the heap (for a [`Shared`] value, the shared allocation).
     pub fn heap_bytes(&self) -> usize {
         self.bytes.len()
     }
 }
 
-impl<T> Clone for Packed<T> {
-    fn clone(&self) -> Self {
-        Self {
-            bytes: self.bytes.clone(),
-            _t: PhantomData,
-        }
+impl<T> Shared<T> {
+    /// Whether `self` and `other` hold the very same allocation.
+    pub fn shares_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.bytes, &other.bytes)
     }
-}
-
-impl<T: Serialize + DeserializeOwned + Default> Default for Packed<T> {
-    fn default() -> Self {
-        Self::new(&T::default())
-    }
-}
-
-impl<T: Serialize + DeserializeOwned + PartialEq> PartialEq for Packed<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.bytes == other.bytes || self.get() == other.get()
-    }
-}
-
-impl<T: Serialize + DeserializeOwned + fmt::Debug> fmt::Debug for Packed<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.get().fmt(f)
-    }
-}
-
-impl<T: Serialize + DeserializeOwned> From<T> for Packed<T> {
-    fn from(value: T) -> Self {
-        Self::new(&value)
-    }
-}
-
-impl<T: Serialize + DeserializeOwned> Serialize for Packed<T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            self.get().serialize(s)
-        } else {
-            serde_bytes::Bytes::new(&self.bytes).serialize(s)
-        }
-    }
-}
-
-impl<'de, T: Serialize + DeserializeOwned> Deserialize<'de> for Packed<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        if d.is_human_readable() {
-            return T::deserialize(d).map(|v| Self::new(&v));
-        }
-        // The bytes are taken as they are (decoding them would cost what the
-        // binary form saves); only their tag is checked here. Stored forms
-        // carry a version (`store::SNAPSHOT_FORM`) for changes of `T`.
-        Self::from_bytes(serde_bytes::ByteBuf::deserialize(d)?.into_vec())
-    }
-}
-
-/// A packed value held once for every holder of the same value.
-///
-/// Some documents are the same for thousands of printers: a model's catalog
-/// of supported media types, with names in five languages, is about a
-/// kilobyte packed and identical for every printer of that model and
-/// firmware. `Shared<T>` packs like [`Packed`] and then interns the bytes:
-/// equal values share one reference-counted allocation, process-wide. Its
-/// serde forms are [`Packed`]'s (the value in JSON, the packed bytes in binary
-/// forms); reading the binary form interns again.
-pub struct Shared<T> {
-    bytes: Arc<[u8]>,
-    _t: PhantomData<fn() -> T>,
 }
 
 /// The interned byte strings. An entry nobody else holds any more is dropped
@@ -218,69 +186,40 @@ fn intern(bytes: &[u8]) -> Arc<[u8]> {
     shared
 }
 
-/// Distinct values interned and still held by someone (for tests and metrics).
-pub fn shared_values() -> usize {
-    let guard = INTERNED.lock().unwrap_or_else(PoisonError::into_inner);
-    guard.as_ref().map_or(0, |i| {
-        i.set.iter().filter(|b| Arc::strong_count(b) > 1).count()
-    })
-}
-
-impl<T: Serialize + DeserializeOwned> Shared<T> {
-    /// Pack a value, sharing the bytes with every equal value held.
-    pub fn new(value: &T) -> Self {
-        Self {
-            bytes: intern(&encode(value)),
-            _t: PhantomData,
-        }
-    }
-
-    /// Unpack the value.
-    pub fn get(&self) -> T {
-        decode(&self.bytes)
-    }
-
-    /// Packed bytes read from a binary form, interned.
-    pub(crate) fn from_bytes<E: serde::de::Error>(bytes: Vec<u8>) -> Result<Self, E> {
-        Ok(Self {
-            bytes: intern(&tagged::<E>(bytes)?),
-            _t: PhantomData,
-        })
-    }
-
-    /// The packed bytes, as the binary form carries them.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
-    /// Whether `self` and `other` hold the very same allocation.
-    pub fn shares_with(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.bytes, &other.bytes)
-    }
-}
-
-impl<T> Clone for Shared<T> {
+impl<T, B: Clone> Clone for Packed<T, B> {
     fn clone(&self) -> Self {
         Self {
-            bytes: Arc::clone(&self.bytes),
+            bytes: self.bytes.clone(),
             _t: PhantomData,
         }
     }
 }
 
-impl<T: Serialize + DeserializeOwned + PartialEq> PartialEq for Shared<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.bytes == other.bytes || self.get() == other.get()
+impl<T: Serialize + DeserializeOwned + Default, B: Storage> Default for Packed<T, B> {
+    fn default() -> Self {
+        Self::new(&T::default())
     }
 }
 
-impl<T: Serialize + DeserializeOwned + fmt::Debug> fmt::Debug for Shared<T> {
+impl<T: Serialize + DeserializeOwned + PartialEq, B: Storage> PartialEq for Packed<T, B> {
+    fn eq(&self, other: &Self) -> bool {
+        *self.bytes == *other.bytes || self.get() == other.get()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + fmt::Debug, B: Storage> fmt::Debug for Packed<T, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.get().fmt(f)
     }
 }
 
-impl<T: Serialize + DeserializeOwned> Serialize for Shared<T> {
+impl<T: Serialize + DeserializeOwned, B: Storage> From<T> for Packed<T, B> {
+    fn from(value: T) -> Self {
+        Self::new(&value)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned, B: Storage> Serialize for Packed<T, B> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
             self.get().serialize(s)
@@ -290,11 +229,14 @@ impl<T: Serialize + DeserializeOwned> Serialize for Shared<T> {
     }
 }
 
-impl<'de, T: Serialize + DeserializeOwned> Deserialize<'de> for Shared<T> {
+impl<'de, T: Serialize + DeserializeOwned, B: Storage> Deserialize<'de> for Packed<T, B> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         if d.is_human_readable() {
             return T::deserialize(d).map(|v| Self::new(&v));
         }
+        // The bytes are taken as they are (decoding them would cost what the
+        // binary form saves); only their tag is checked here. Stored forms
+        // carry a version (`store::SNAPSHOT_FORM`) for changes of `T`.
         Self::from_bytes(serde_bytes::ByteBuf::deserialize(d)?.into_vec())
     }
 }
@@ -327,7 +269,7 @@ mod tests {
     fn round_trips_small_and_large_values() {
         for n in [0, 1, 3, 50, 400] {
             let d = doc(n);
-            let p = Packed::new(&d);
+            let p = Packed::<Doc>::new(&d);
             assert_eq!(p.get(), d, "n = {n}");
         }
     }
@@ -337,7 +279,7 @@ mod tests {
         // Like a status: arrays of records with the same field names.
         let d: Vec<Doc> = (0..50).map(|_| doc(3)).collect();
         let raw = rmp_serde::to_vec_named(&d).unwrap();
-        let p = Packed::new(&d);
+        let p = Packed::<Vec<Doc>>::new(&d);
         assert!(
             p.heap_bytes() < raw.len() / 2,
             "{} vs {}",
@@ -351,7 +293,7 @@ mod tests {
     fn serde_form_is_the_inner_types() {
         for n in [0, 1, 7] {
             let d = doc(n);
-            let p = Packed::new(&d);
+            let p = Packed::<Doc>::new(&d);
             assert_eq!(
                 serde_json::to_string(&p).unwrap(),
                 serde_json::to_string(&d).unwrap()
@@ -402,7 +344,7 @@ mod tests {
 
     #[test]
     fn update_changes_the_value() {
-        let mut p = Packed::new(&doc(2));
+        let mut p = Packed::<Doc>::new(&doc(2));
         p.update(|d| d.values.push(99));
         assert_eq!(p.get().values, vec![0, 1, 99]);
         assert_ne!(p, Packed::new(&doc(2)));

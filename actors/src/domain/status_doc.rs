@@ -166,7 +166,10 @@ mod tests {
         assert_eq!(b.get(), status(EngineState::Printing, 30));
         assert_ne!(a, b);
         // The printer's own bytes no longer carry the catalog.
-        assert!(a.heap_bytes() < Packed::new(&status(EngineState::Ready, 30)).heap_bytes() / 4);
+        assert!(
+            a.heap_bytes()
+                < Packed::<PrinterStatus>::new(&status(EngineState::Ready, 30)).heap_bytes() / 4
+        );
     }
 
     #[test]
@@ -187,7 +190,7 @@ mod tests {
         assert_eq!(back.get(), s);
         assert!(back.shares_catalog_with(&doc));
         // The earlier binary form: one packed whole status.
-        let earlier = rmp_serde::to_vec_named(&Packed::new(&s)).unwrap();
+        let earlier = rmp_serde::to_vec_named(&Packed::<PrinterStatus>::new(&s)).unwrap();
         let upgraded: StatusDoc = rmp_serde::from_slice(&earlier).unwrap();
         assert_eq!(upgraded.get(), s);
         assert!(upgraded.shares_catalog_with(&doc));

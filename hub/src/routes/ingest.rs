@@ -129,7 +129,7 @@ pub async fn ingest(
         envelope::peek_header(&body, &limits).map_err(|e| reject("unknown", decode_error(&e)))?;
     let kind = header.sender_kind.as_str();
     let span = tracing::info_span!("ingest", sender_kind = kind, sender_id = %header.sender_id);
-    store_envelope(&state, &body, header, kind, received_at, started)
+    store_envelope(&state, &body, &limits, header, kind, received_at, started)
         .instrument(span)
         .await
 }
@@ -143,13 +143,12 @@ pub async fn ingest(
 async fn store_envelope(
     state: &AppState,
     body: &[u8],
+    limits: &envelope::Limits,
     header: envelope::Header,
     kind: &'static str,
     received_at: DateTime<Utc>,
     started: std::time::Instant,
 ) -> Result<HttpResponse, ApiError> {
-    let limits = state.settings.limits();
-
     let Some(cred) = state
         .credential(header.sender_kind, &header.sender_id)
         .await?
@@ -163,7 +162,7 @@ async fn store_envelope(
             ),
         ));
     };
-    let (header, payload) = envelope::open(body, &cred.keys, &limits).map_err(|e| {
+    let (header, payload) = envelope::open(body, &cred.keys, limits).map_err(|e| {
         tracing::info!(code = e.code(), "envelope refused");
         reject(kind, decode_error(&e))
     })?;
