@@ -4,18 +4,21 @@
 //! Every change goes through the ingest writer, so alert changes are totally
 //! ordered with the uploads that cause them and stored in the same
 //! transaction. Each change appends an `alert_events` row whose id is the
-//! event id clients resume from; the bus only carries events already
-//! committed.
+//! event id clients resume from; the bus carries those events only once
+//! committed. Beside them it pushes observations ([`ObservedAlert`]): the
+//! device alerts of an accepted upload, at once, before it is stored.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use dashmap::DashMap;
 use ppu_entities::{alert, alert_event, alert_setting, credential, printer, site};
 use ppu_protocol::model::Severity;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -113,21 +116,80 @@ pub struct AlertEvent {
     pub at: DateTime<Utc>,
 }
 
-/// The in-memory fan-out of committed alert events.
+/// A device alert seen in an upload the hub accepted, pushed before that
+/// upload is stored (`event: observed` on the stream, no event id).
 ///
-/// A broadcast channel: a subscriber that falls more than its capacity
-/// behind loses events and is told so (it resyncs from the event log); it can
-/// never slow the publisher or the other subscribers.
+/// It is a preview: the stored `raised` event (with its id, in the event log,
+/// sent to webhooks) follows once the upload commits. If storing fails the
+/// upload is refused, its sender sends it again, and the stored event follows
+/// that retry. Only raises of device alerts the hub does not already hold
+/// open are observed; derived alerts and clears come stored only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedAlert {
+    /// Always `observed`.
+    pub kind: String,
+    /// Stable code (`device:<code>`).
+    pub code: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Message.
+    pub message: String,
+    /// Always `device`.
+    pub source: String,
+    /// Printer id.
+    pub printer_id: i64,
+    /// Printer serial number.
+    pub serial_number: String,
+    /// Site.
+    pub site_id: i64,
+    /// Reseller.
+    pub reseller_id: i64,
+    /// When the device detected it.
+    pub seen_at: DateTime<Utc>,
+    /// When the hub received the upload.
+    pub observed_at: DateTime<Utc>,
+    /// Id of the upload that carries it (hex SHA-256 of the envelope).
+    pub upload_id: String,
+}
+
+/// What the bus knows of a printer alert that is open.
+#[derive(Debug, Clone, Copy)]
+enum Open {
+    /// Stored and open.
+    Stored,
+    /// Observed at this instant, not yet stored.
+    Observed(std::time::Instant),
+}
+
+/// An observation not confirmed by a stored event within this long is
+/// forgotten (its upload was never stored), so the alert can be observed again.
+const OBSERVED_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The in-memory fan-out of alert events.
+///
+/// Two broadcast channels: committed events, and observations pushed before
+/// their upload commits ([`ObservedAlert`]). A subscriber that falls more than
+/// its capacity behind loses events and is told so (it resyncs from the event
+/// log); it can never slow the publisher or the other subscribers.
 #[derive(Debug, Clone)]
 pub struct AlertBus {
     tx: broadcast::Sender<Arc<AlertEvent>>,
+    observed: broadcast::Sender<Arc<ObservedAlert>>,
+    /// Open printer alerts by (printer id, code): decides what is new enough
+    /// to be observed. A derived view of the `alerts` table, never the truth.
+    open: Arc<DashMap<(i64, String), Open>>,
 }
 
 impl AlertBus {
     /// A bus buffering `capacity` events per subscriber.
     pub fn new(capacity: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity.max(16));
-        Self { tx }
+        let (observed, _) = broadcast::channel(capacity.max(16));
+        Self {
+            tx,
+            observed,
+            open: Arc::new(DashMap::new()),
+        }
     }
 
     /// Receive every event published from now on.
@@ -135,13 +197,114 @@ impl AlertBus {
         self.tx.subscribe()
     }
 
+    /// Receive every observation pushed from now on.
+    pub fn subscribe_observed(&self) -> broadcast::Receiver<Arc<ObservedAlert>> {
+        self.observed.subscribe()
+    }
+
     /// Publish committed events (no-op without subscribers).
     pub fn publish(&self, events: Vec<AlertEvent>) {
         for e in events {
             metrics::counter!(crate::metrics::ALERT_EVENTS_TOTAL, "kind" => e.kind.clone(), "severity" => e.alert.severity.as_str()).increment(1);
+            if let Some(printer) = e.alert.printer_id {
+                let key = (printer, e.alert.code.clone());
+                if e.alert.state == state::CLEARED {
+                    self.open.remove(&key);
+                } else {
+                    self.open.insert(key, Open::Stored);
+                }
+            }
             let _ = self.tx.send(Arc::new(e));
         }
     }
+
+    /// Remember alerts stored as open (at start: what the database holds), so
+    /// that they are not observed as new. Observations already made are kept.
+    pub fn know_open(&self, alerts: impl IntoIterator<Item = (i64, String)>) {
+        for key in alerts {
+            self.open.entry(key).or_insert(Open::Stored);
+        }
+    }
+
+    /// Push the raises in `candidates` that are not open yet; returns how many.
+    pub fn observe(&self, candidates: Vec<ObservedAlert>) -> usize {
+        let mut pushed = 0;
+        for o in candidates {
+            let key = (o.printer_id, o.code.clone());
+            let fresh = match self.open.entry(key) {
+                dashmap::Entry::Occupied(mut e) => match *e.get() {
+                    Open::Observed(at) if at.elapsed() >= OBSERVED_TTL => {
+                        e.insert(Open::Observed(std::time::Instant::now()));
+                        true
+                    }
+                    _ => false,
+                },
+                dashmap::Entry::Vacant(e) => {
+                    e.insert(Open::Observed(std::time::Instant::now()));
+                    true
+                }
+            };
+            if fresh {
+                metrics::counter!(crate::metrics::ALERT_OBSERVED_TOTAL, "severity" => o.severity.as_str()).increment(1);
+                let _ = self.observed.send(Arc::new(o));
+                pushed += 1;
+            }
+        }
+        pushed
+    }
+}
+
+/// The device alerts an accepted upload raises, as observations, for the
+/// printers whose ids `printer_of` resolves (by serial number). Reports that
+/// failed the plausibility check are left out.
+pub fn observations(
+    upload: &crate::ingest::VerifiedUpload,
+    mut printer_of: impl FnMut(&str) -> Option<i64>,
+) -> Vec<ObservedAlert> {
+    let mut out = Vec::new();
+    for (report, implausible) in upload.payload.printers.iter().zip(&upload.implausible) {
+        if implausible.is_some() || !report.alerts.iter().any(|a| a.active) {
+            continue;
+        }
+        let serial = report.serial_number.trim();
+        let Some(printer_id) = printer_of(serial) else {
+            continue;
+        };
+        for a in report.alerts.iter().filter(|a| a.active) {
+            out.push(ObservedAlert {
+                kind: "observed".into(),
+                code: format!("device:{}", a.code),
+                severity: a.severity,
+                message: a.message.clone(),
+                source: "device".into(),
+                printer_id,
+                serial_number: serial.to_owned(),
+                site_id: upload.sender.site_id,
+                reseller_id: upload.sender.reseller_id,
+                seen_at: a.detected_at,
+                observed_at: upload.received_at,
+                upload_id: upload.envelope_sha256.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Open printer alerts as stored: (printer id, code) pairs.
+pub async fn open_printer_alerts<C: ConnectionTrait>(db: &C) -> Result<Vec<(i64, String)>, DbErr> {
+    let rows: Vec<(Option<i64>, String)> = alert::Entity::find()
+        .select_only()
+        .column(alert::Column::PrinterId)
+        .column(alert::Column::Code)
+        .filter(alert::Column::State.ne(state::CLEARED))
+        .filter(alert::Column::PrinterId.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(p, code)| p.map(|p| (p, code)))
+        .collect())
 }
 
 /// Whom an alert belongs to.

@@ -13,6 +13,9 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
+use ppu_entities::printer;
+use ppu_protocol::model::UploadTrigger;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::aggregate::{
@@ -110,10 +113,23 @@ struct Inner {
     printer_stops: AtomicU64,
     sites: DashMap<i64, Entry<AggregateActor>>,
     resellers: DashMap<i64, Entry<AggregateActor>>,
-    ingest: RwLock<Option<mpsc::Sender<Command>>>,
+    ingest: RwLock<Option<Lanes>>,
     bus: AlertBus,
     writer_done: std::sync::Mutex<Option<oneshot::Receiver<()>>>,
 }
+
+/// The writer's two queues.
+#[derive(Debug)]
+struct Lanes {
+    /// Everything, in order.
+    main: mpsc::Sender<Command>,
+    /// Uploads with trigger `alert`: taken before the main queue.
+    alert: mpsc::Sender<Command>,
+}
+
+/// Room in the alert lane: uploads a sender marks `alert` jump the queue, so
+/// the lane is small; when it is full they are refused like any other.
+pub const ALERT_LANE: usize = 64;
 
 /// Handle to the live fleet of actors. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -128,6 +144,7 @@ impl Fleet {
     pub fn start(db: Db, settings: ActorSettings) -> Self {
         let arbiter = Arbiter::new();
         let (tx, rx) = mpsc::channel(settings.ingest_queue.max(1));
+        let (alert_tx, alert_rx) = mpsc::channel(ALERT_LANE);
         let (done_tx, done_rx) = oneshot::channel();
         let bus = AlertBus::new(settings.alert_buffer);
         let fleet = Self {
@@ -139,13 +156,30 @@ impl Fleet {
                 printer_stops: AtomicU64::new(0),
                 sites: DashMap::new(),
                 resellers: DashMap::new(),
-                ingest: RwLock::new(Some(tx.clone())),
+                ingest: RwLock::new(Some(Lanes {
+                    main: tx.clone(),
+                    alert: alert_tx,
+                })),
                 bus: bus.clone(),
                 writer_done: std::sync::Mutex::new(Some(done_rx)),
             }),
         };
-        let writer = Writer::new(db, rx, fleet.clone(), bus, settings.max_batch)
-            .with_per_printer_metrics(settings.per_printer_metrics);
+        let writer = Writer::new(
+            db.clone(),
+            rx,
+            fleet.clone(),
+            bus.clone(),
+            settings.max_batch,
+        )
+        .with_alert_lane(alert_rx)
+        .with_per_printer_metrics(settings.per_printer_metrics);
+        // What the database holds open is not new: never observed again.
+        arbiter.spawn(async move {
+            match crate::alerts::open_printer_alerts(&db.read).await {
+                Ok(open) => bus.know_open(open),
+                Err(e) => tracing::warn!(error = %e, "open alerts not loaded; they may be observed once more"),
+            }
+        });
         arbiter.spawn(async move {
             writer.run().await;
             let _ = done_tx.send(());
@@ -195,10 +229,16 @@ impl Fleet {
     /// Queue a verified upload for storage and wait until it is durable and applied.
     ///
     /// Never waits for room in the queue: a full queue is [`IngestError::Busy`].
+    /// An upload with trigger `alert` goes to the alert lane, which the writer
+    /// empties first. Once the upload is queued, the device alerts it raises
+    /// that are not open yet are pushed on the alert bus at once
+    /// ([`crate::alerts::ObservedAlert`]); the stored events follow the commit.
     pub async fn ingest(
         &self,
         upload: VerifiedUpload,
     ) -> Result<ppu_protocol::api::IngestResponse, IngestError> {
+        let observed = self.observations(&upload).await;
+        let alert_lane = upload.payload.trigger == UploadTrigger::Alert;
         let (reply, rx) = oneshot::channel();
         {
             let guard = self
@@ -206,14 +246,72 @@ impl Fleet {
                 .ingest
                 .read()
                 .map_err(|_| IngestError::ShuttingDown)?;
-            let tx = guard.as_ref().ok_or(IngestError::ShuttingDown)?;
-            tx.try_send(Command::Ingest(Box::new(IngestRequest { upload, reply })))
-                .map_err(|e| match e {
-                    mpsc::error::TrySendError::Full(_) => IngestError::Busy,
-                    mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
-                })?;
+            let lanes = guard.as_ref().ok_or(IngestError::ShuttingDown)?;
+            let tx = if alert_lane {
+                &lanes.alert
+            } else {
+                &lanes.main
+            };
+            // Room first, then the observations, then the upload: an
+            // observation always precedes the stored events of its upload.
+            let permit = tx.try_reserve().map_err(|e| match e {
+                mpsc::error::TrySendError::Full(()) => IngestError::Busy,
+                mpsc::error::TrySendError::Closed(()) => IngestError::ShuttingDown,
+            })?;
+            if !observed.is_empty() {
+                self.inner.bus.observe(observed);
+            }
+            permit.send(Command::Ingest(Box::new(IngestRequest { upload, reply })));
+        }
+        if alert_lane {
+            metrics::counter!(crate::metrics::INGEST_ALERT_LANE_TOTAL).increment(1);
         }
         rx.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+
+    /// The device alerts `upload` raises, for printers of its sender's site
+    /// (looked up by serial number; only when a report carries an active
+    /// alert). A failed lookup observes nothing: the stored events still follow.
+    async fn observations(&self, upload: &VerifiedUpload) -> Vec<crate::alerts::ObservedAlert> {
+        let serials: Vec<String> = upload
+            .payload
+            .printers
+            .iter()
+            .zip(&upload.implausible)
+            .filter(|(r, bad)| bad.is_none() && r.alerts.iter().any(|a| a.active))
+            .map(|(r, _)| r.serial_number.trim().to_owned())
+            .collect();
+        if serials.is_empty() {
+            return Vec::new();
+        }
+        let found: Result<Vec<(i64, String, i64)>, _> = printer::Entity::find()
+            .select_only()
+            .columns([
+                printer::Column::Id,
+                printer::Column::SerialNumber,
+                printer::Column::SiteId,
+            ])
+            .filter(printer::Column::SerialNumber.is_in(serials))
+            .into_tuple()
+            .all(&self.inner.db.read)
+            .await;
+        let found = match found {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::debug!(error = %e, "printers of an alert upload not resolved; nothing observed");
+                return Vec::new();
+            }
+        };
+        let site = upload.sender.site_id;
+        let direct = upload.sender.printer_id;
+        crate::alerts::observations(upload, |serial| {
+            found
+                .iter()
+                .find(|(id, s, site_id)| {
+                    s == serial && *site_id == site && direct.is_none_or(|d| d == *id)
+                })
+                .map(|(id, _, _)| *id)
+        })
     }
 
     /// Run an alert operation in order with the uploads (never waits for room).
@@ -225,9 +323,10 @@ impl Fleet {
                 .ingest
                 .read()
                 .map_err(|_| AlertFailure::Unavailable("shutting down".into()))?;
-            let tx = guard
+            let tx = &guard
                 .as_ref()
-                .ok_or_else(|| AlertFailure::Unavailable("shutting down".into()))?;
+                .ok_or_else(|| AlertFailure::Unavailable("shutting down".into()))?
+                .main;
             tx.try_send(Command::Alert(AlertRequest { op, reply }))
                 .map_err(|_| AlertFailure::Unavailable("the hub is busy".into()))?;
         }
@@ -246,7 +345,12 @@ impl Fleet {
             .ingest
             .read()
             .ok()
-            .and_then(|g| g.as_ref().map(|tx| tx.max_capacity() - tx.capacity()))
+            .and_then(|g| {
+                g.as_ref().map(|l| {
+                    l.main.max_capacity() - l.main.capacity() + l.alert.max_capacity()
+                        - l.alert.capacity()
+                })
+            })
             .unwrap_or(0)
     }
 

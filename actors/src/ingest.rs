@@ -242,6 +242,8 @@ const CACHE_LIMIT: usize = 200_000;
 pub struct Writer<D> {
     db: Db,
     rx: mpsc::Receiver<Command>,
+    /// Uploads with trigger `alert`, taken before anything in `rx`.
+    alert_rx: Option<mpsc::Receiver<Command>>,
     dispatch: D,
     bus: AlertBus,
     max_batch: usize,
@@ -261,6 +263,7 @@ impl<D: Dispatch> Writer<D> {
         Self {
             db,
             rx,
+            alert_rx: None,
             dispatch,
             bus,
             max_batch: max_batch.max(1),
@@ -275,11 +278,54 @@ impl<D: Dispatch> Writer<D> {
         self
     }
 
-    /// Run until every sender of the queue is dropped and the queue is drained.
+    /// Take uploads from `lane` before anything of the main queue: each time
+    /// the writer takes work, what waits in the lane is stored first, in a
+    /// transaction of its own, so an alert waits at most for the commit in
+    /// progress and never behind the backlog.
+    pub fn with_alert_lane(mut self, lane: mpsc::Receiver<Command>) -> Self {
+        self.alert_rx = Some(lane);
+        self
+    }
+
+    /// The next commands: the alert lane's if any wait there, else the main
+    /// queue's. 0 when the main queue is closed and drained.
+    async fn next_commands(&mut self, into: &mut Vec<Command>) -> usize {
+        loop {
+            let Some(lane) = self.alert_rx.as_mut() else {
+                return self.rx.recv_many(into, self.max_batch).await;
+            };
+            let (first, from_lane) = tokio::select! {
+                biased;
+                cmd = lane.recv() => match cmd {
+                    Some(cmd) => (cmd, true),
+                    None => {
+                        // Closed and drained: only the main queue is left.
+                        self.alert_rx = None;
+                        continue;
+                    }
+                },
+                cmd = self.rx.recv() => match cmd {
+                    Some(cmd) => (cmd, false),
+                    None => return 0,
+                },
+            };
+            into.push(first);
+            let queue = if from_lane { lane } else { &mut self.rx };
+            while into.len() < self.max_batch {
+                match queue.try_recv() {
+                    Ok(cmd) => into.push(cmd),
+                    Err(_) => break,
+                }
+            }
+            return into.len();
+        }
+    }
+
+    /// Run until every sender of the queues is dropped and the queues are drained.
     pub async fn run(mut self) {
         let mut received = Vec::with_capacity(self.max_batch);
         loop {
-            let n = self.rx.recv_many(&mut received, self.max_batch).await;
+            let n = self.next_commands(&mut received).await;
             if n == 0 {
                 break;
             }

@@ -11,6 +11,10 @@ pub const COUNTER_ANOMALIES_TOTAL: &str = "ppu_lifetime_readings_backwards_total
 
 /// Counter: alert events by `kind` and `severity`.
 pub const ALERT_EVENTS_TOTAL: &str = "ppu_alert_events_total";
+/// Counter: device alerts pushed on receipt, before their upload was stored, by `severity`.
+pub const ALERT_OBSERVED_TOTAL: &str = "ppu_alert_observed_total";
+/// Counter: uploads queued in the alert lane (trigger `alert`), ahead of the others.
+pub const INGEST_ALERT_LANE_TOTAL: &str = "ppu_ingest_alert_lane_total";
 
 /// Histogram: seconds to save one actor snapshot.
 pub const SNAPSHOT_SECONDS: &str = "ppu_actor_snapshot_duration_seconds";
@@ -141,6 +145,14 @@ pub fn describe() {
     metrics::describe_counter!(
         ALERT_EVENTS_TOTAL,
         "alert events (raised, updated, acknowledged, cleared) by severity"
+    );
+    metrics::describe_counter!(
+        ALERT_OBSERVED_TOTAL,
+        "device alerts pushed on receipt, before their upload was stored, by severity"
+    );
+    metrics::describe_counter!(
+        INGEST_ALERT_LANE_TOTAL,
+        "uploads with trigger alert queued in the alert lane, ahead of the other uploads"
     );
     metrics::describe_gauge!(ACTORS_LIVE, "live actors by kind");
     metrics::describe_counter!(SNAPSHOTS_TOTAL, "actor snapshots saved, by outcome");

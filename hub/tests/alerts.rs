@@ -61,8 +61,22 @@ impl Sse {
         }
     }
 
-    /// The next `alert` (or `resync`) frame, skipping comments and retry hints.
+    /// The next stored `alert` (or `resync`) frame, skipping comments, retry
+    /// hints and `observed` frames.
     async fn next(&mut self, within: Duration) -> Option<Frame> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let f = self
+                .next_frame(deadline.saturating_duration_since(tokio::time::Instant::now()))
+                .await?;
+            if f.event != "observed" {
+                return Some(f);
+            }
+        }
+    }
+
+    /// The next named frame of any event.
+    async fn next_frame(&mut self, within: Duration) -> Option<Frame> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             while let Some(pos) = self.buf.find("\n\n") {
@@ -198,6 +212,141 @@ async fn boot_alert_reaches_sse_and_webhook(backend: Backend) {
     assert_eq!(s, 200);
     assert_eq!(log["deliveries"][0]["state"], "delivered", "{log}");
     receiver_handle.stop(false).await;
+}
+
+/// A device alert of an accepted upload is pushed as `observed` before the
+/// upload is stored, then as the stored `raised` event; an alert already open
+/// is not observed again; `observed=false` opts out; a printer the hub does
+/// not know yet gets the stored event only.
+async fn device_alerts_are_observed_before_they_are_stored(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let (reseller, site) = hub.tenant("Observer", "observe-site").await;
+    let printer = hub.direct_printer(site, "OBS-1").await;
+    let mut sse = Sse::connect(&hub, "?printer=OBS-1", None).await;
+    let mut stored_only = Sse::connect(&hub, "?printer=OBS-1&observed=false", None).await;
+    let raise = || {
+        let mut p = payload(vec![alert_report("OBS-1", "10.1", Severity::Major, false)]);
+        p.trigger = UploadTrigger::Alert;
+        p
+    };
+    let (s, _, b) = hub.post_envelope(printer.seal(&raise())).await;
+    assert_eq!(s, 200, "{b}");
+    let first = sse.next_frame(Duration::from_secs(5)).await.expect("frame");
+    assert_eq!(first.event, "observed", "{first:?}");
+    assert_eq!(first.id, None, "an observation is not in the event log");
+    assert_eq!(first.data["kind"], "observed");
+    assert_eq!(first.data["code"], "device:10.1");
+    assert_eq!(first.data["severity"], "major");
+    assert_eq!(first.data["serial_number"], "OBS-1");
+    assert_eq!(first.data["reseller_id"], json!(reseller));
+    assert_eq!(first.data["site_id"], json!(site));
+    assert_eq!(first.data["upload_id"], b["upload_id"], "{b}");
+    let stored = sse.next_frame(Duration::from_secs(5)).await.expect("frame");
+    assert_eq!(
+        (stored.event.as_str(), &stored.data["kind"]),
+        ("alert", &json!("raised"))
+    );
+    assert_eq!(stored.data["alert"]["printer_id"], first.data["printer_id"]);
+    let opted_out = stored_only
+        .next_frame(Duration::from_secs(5))
+        .await
+        .expect("frame");
+    assert_eq!(
+        (opted_out.event.as_str(), &opted_out.data["kind"]),
+        ("alert", &json!("raised"))
+    );
+
+    // Reported again while open: counted, not observed again.
+    let (s, _, _) = hub.post_envelope(printer.seal(&raise())).await;
+    assert_eq!(s, 200);
+    let mut clear = PrinterReport::new("OBS-1", Utc::now());
+    clear.status = Some(PrinterStatus::default());
+    let (s, _, _) = hub.post_envelope(printer.seal(&payload(vec![clear]))).await;
+    assert_eq!(s, 200);
+    let next = sse.next_frame(Duration::from_secs(5)).await.expect("frame");
+    assert_eq!(
+        (next.event.as_str(), &next.data["kind"]),
+        ("alert", &json!("cleared")),
+        "{next:?}"
+    );
+
+    // Raised again after it cleared: observed again.
+    let (s, _, _) = hub.post_envelope(printer.seal(&raise())).await;
+    assert_eq!(s, 200);
+    let again = sse.next_frame(Duration::from_secs(5)).await.expect("frame");
+    assert_eq!(again.event, "observed", "{again:?}");
+    let again = sse.next_frame(Duration::from_secs(5)).await.expect("frame");
+    assert_eq!(
+        (again.event.as_str(), &again.data["kind"]),
+        ("alert", &json!("raised"))
+    );
+
+    // A collector's printer the hub does not know yet: stored only, since
+    // its id is known only once stored; known afterwards, it is observed.
+    let collector = hub.collector(site).await;
+    let mut site_sse = Sse::connect(&hub, &format!("?site={site}"), None).await;
+    let (s, _, b) = hub
+        .post_envelope(collector.seal(&payload(vec![alert_report(
+            "OBS-NEW",
+            "20.2",
+            Severity::Critical,
+            false,
+        )])))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let f = site_sse
+        .next_frame(Duration::from_secs(5))
+        .await
+        .expect("frame");
+    assert_eq!(
+        (f.event.as_str(), &f.data["kind"]),
+        ("alert", &json!("raised")),
+        "{f:?}"
+    );
+    let mut clear = PrinterReport::new("OBS-NEW", Utc::now());
+    clear.status = Some(PrinterStatus::default());
+    let (s, _, _) = hub
+        .post_envelope(collector.seal(&payload(vec![clear])))
+        .await;
+    assert_eq!(s, 200);
+    let f = site_sse
+        .next_frame(Duration::from_secs(5))
+        .await
+        .expect("frame");
+    assert_eq!(f.data["kind"], "cleared", "{f:?}");
+    let (s, _, _) = hub
+        .post_envelope(collector.seal(&payload(vec![alert_report(
+            "OBS-NEW",
+            "20.2",
+            Severity::Critical,
+            false,
+        )])))
+        .await;
+    assert_eq!(s, 200);
+    let f = site_sse
+        .next_frame(Duration::from_secs(5))
+        .await
+        .expect("frame");
+    assert_eq!(f.event, "observed", "{f:?}");
+    assert_eq!(f.data["serial_number"], "OBS-NEW");
+    let f = site_sse
+        .next_frame(Duration::from_secs(5))
+        .await
+        .expect("frame");
+    assert_eq!(
+        (f.event.as_str(), &f.data["kind"]),
+        ("alert", &json!("raised"))
+    );
+
+    // Bad value: a clear error.
+    let resp = hub
+        .client
+        .get(hub.url("/api/v1/alerts/stream?observed=maybe"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
 }
 
 async fn repeats_count_and_lifecycle(backend: Backend) {
@@ -540,6 +689,7 @@ async fn collector_spool_full_is_said_on_reconnect_and_clears(backend: Backend) 
 }
 
 on_both_backends!(
+    device_alerts_are_observed_before_they_are_stored,
     collector_spool_full_is_said_on_reconnect_and_clears,
     collector_offline_raises_and_clears,
     boot_alert_reaches_sse_and_webhook,

@@ -15,7 +15,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use ppu_actors::alerts::{AlertEvent, AlertOp, AlertView, state};
+use ppu_actors::alerts::{AlertEvent, AlertOp, AlertView, ObservedAlert, state};
 use ppu_actors::domain::alerts::AlertThresholds;
 use ppu_actors::ingest::AlertFailure;
 use ppu_entities::{
@@ -87,6 +87,9 @@ pub struct AlertFilter {
     pub limit: Option<u64>,
     /// Resume after this event id (stream only; `Last-Event-ID` wins).
     pub last_event_id: Option<i64>,
+    /// Also send `observed` events: device alerts pushed on receipt, before
+    /// their upload is stored (stream only; default true).
+    pub observed: Option<bool>,
 }
 
 struct Resolved {
@@ -98,10 +101,24 @@ struct Resolved {
 
 impl Resolved {
     fn matches(&self, a: &AlertView) -> bool {
-        self.reseller.is_none_or(|r| r == a.reseller_id)
-            && self.site.is_none_or(|s| s == a.site_id)
-            && self.printer_id.is_none_or(|p| Some(p) == a.printer_id)
-            && a.severity.at_least(self.min)
+        self.matches_parts(a.reseller_id, a.site_id, a.printer_id, a.severity)
+    }
+
+    fn matches_observed(&self, o: &ObservedAlert) -> bool {
+        self.matches_parts(o.reseller_id, o.site_id, Some(o.printer_id), o.severity)
+    }
+
+    fn matches_parts(
+        &self,
+        reseller: i64,
+        site: i64,
+        printer: Option<i64>,
+        severity: Severity,
+    ) -> bool {
+        self.reseller.is_none_or(|r| r == reseller)
+            && self.site.is_none_or(|s| s == site)
+            && self.printer_id.is_none_or(|p| Some(p) == printer)
+            && severity.at_least(self.min)
     }
 }
 
@@ -454,6 +471,13 @@ fn frame(e: &AlertEvent) -> Bytes {
     ))
 }
 
+/// An observation: no `id` (it is not in the event log and never replayed),
+/// so a client's `Last-Event-ID` stays that of the last stored event.
+fn observed_frame(o: &ObservedAlert) -> Bytes {
+    let data = serde_json::to_string(o).unwrap_or_else(|_| "{}".into());
+    Bytes::from(format!("event: observed\ndata: {data}\n\n"))
+}
+
 async fn replay(
     state: &AppState,
     filter: &Resolved,
@@ -475,11 +499,16 @@ async fn replay(
         .collect())
 }
 
-/// Server-Sent Events of alert changes, with the list's filters. Each event
-/// is `id: <event id>`, `event: alert`, `data: {event_id, kind, alert, at}`;
-/// resumes after `Last-Event-ID` (or `last_event_id`); a client that fell
-/// behind gets `event: resync` and the missed events; keep-alive comments
-/// every 15 s. The stream does not end.
+/// Server-Sent Events of alert changes, with the list's filters. Each stored
+/// change is `id: <event id>`, `event: alert`, `data: {event_id, kind, alert,
+/// at}`; resumes after `Last-Event-ID` (or `last_event_id`); a client that
+/// fell behind gets `event: resync` and the missed events; keep-alive
+/// comments every 15 s. Unless `observed=false`, a device alert that an
+/// accepted upload raises is also pushed at once, before the upload is
+/// stored, as `event: observed` without an id (`data: {kind: "observed",
+/// code, severity, message, printer_id, serial_number, site_id, reseller_id,
+/// seen_at, observed_at, upload_id}`); its stored `raised` event follows. The
+/// stream does not end.
 #[utoipa::path(
     get,
     path = "/api/v1/alerts/stream",
@@ -514,6 +543,10 @@ pub async fn stream(
     let resume = header_id.or(q.last_event_id);
     // Subscribe first: nothing committed after this point can be missed.
     let mut live = state.fleet.alerts().subscribe();
+    let mut observed = q
+        .observed
+        .unwrap_or(true)
+        .then(|| state.fleet.alerts().subscribe_observed());
     let (tx, rx) = mpsc::channel::<Bytes>(CLIENT_BUFFER);
     let st = state.get_ref().clone();
     metrics::gauge!(crate::metrics::SSE_CLIENTS).increment(1.0);
@@ -575,6 +608,16 @@ pub async fn stream(
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
+                seen = recv_observed(&mut observed) => match seen {
+                    Ok(o) => {
+                        if filter.matches_observed(&o) && tx.send(observed_frame(&o)).await.is_err() {
+                            return;
+                        }
+                    }
+                    // Observations are previews: what was missed is in the stored events.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => observed = None,
+                },
                 _ = keep_alive.tick() => {
                     if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
                         return;
@@ -591,6 +634,16 @@ pub async fn stream(
         .insert_header(("cache-control", "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
         .streaming(body))
+}
+
+/// The next observation, or never without a subscription.
+async fn recv_observed(
+    rx: &mut Option<broadcast::Receiver<Arc<ObservedAlert>>>,
+) -> Result<Arc<ObservedAlert>, broadcast::error::RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 struct ClientGauge;
