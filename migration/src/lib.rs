@@ -15,6 +15,7 @@ mod m20261127_000002_billing;
 mod m20261127_000003_alerts;
 mod m20261127_000004_accounts;
 mod m20261127_000005_packed_snapshots;
+mod m20261127_000006_rollup_fillfactor;
 
 /// The hub's migrator.
 #[derive(Debug)]
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_alerts::Migration),
             Box::new(m20261127_000004_accounts::Migration),
             Box::new(m20261127_000005_packed_snapshots::Migration),
+            Box::new(m20261127_000006_rollup_fillfactor::Migration),
         ]
     }
 }
