@@ -75,6 +75,20 @@ impl Sse {
         }
     }
 
+    /// The next frame, which must be `event` of `kind` (within 5 s).
+    async fn expect(&mut self, event: &str, kind: &str) -> Frame {
+        let f = self
+            .next_frame(Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("no {event} {kind} frame"));
+        assert_eq!(
+            (f.event.as_str(), f.data["kind"].as_str()),
+            (event, Some(kind)),
+            "{f:?}"
+        );
+        f
+    }
+
     /// The next named frame of any event.
     async fn next_frame(&mut self, within: Duration) -> Option<Frame> {
         let deadline = tokio::time::Instant::now() + within;
@@ -224,119 +238,73 @@ async fn device_alerts_are_observed_before_they_are_stored(backend: Backend) {
     let printer = hub.direct_printer(site, "OBS-1").await;
     let mut sse = Sse::connect(&hub, "?printer=OBS-1", None).await;
     let mut stored_only = Sse::connect(&hub, "?printer=OBS-1&observed=false", None).await;
-    let raise = || {
-        let mut p = payload(vec![alert_report("OBS-1", "10.1", Severity::Major, false)]);
+    let raise = |serial: &str, code: &str| {
+        let mut p = payload(vec![alert_report(serial, code, Severity::Major, false)]);
         p.trigger = UploadTrigger::Alert;
         p
     };
-    let (s, _, b) = hub.post_envelope(printer.seal(&raise())).await;
+    let cleared = |serial: &str| {
+        let mut r = PrinterReport::new(serial, Utc::now());
+        r.status = Some(PrinterStatus::default());
+        payload(vec![r])
+    };
+    let (s, _, b) = hub
+        .post_envelope(printer.seal(&raise("OBS-1", "10.1")))
+        .await;
     assert_eq!(s, 200, "{b}");
-    let first = sse.next_frame(Duration::from_secs(5)).await.expect("frame");
-    assert_eq!(first.event, "observed", "{first:?}");
+    let first = sse.expect("observed", "observed").await;
     assert_eq!(first.id, None, "an observation is not in the event log");
-    assert_eq!(first.data["kind"], "observed");
     assert_eq!(first.data["code"], "device:10.1");
     assert_eq!(first.data["severity"], "major");
     assert_eq!(first.data["serial_number"], "OBS-1");
     assert_eq!(first.data["reseller_id"], json!(reseller));
     assert_eq!(first.data["site_id"], json!(site));
     assert_eq!(first.data["upload_id"], b["upload_id"], "{b}");
-    let stored = sse.next_frame(Duration::from_secs(5)).await.expect("frame");
-    assert_eq!(
-        (stored.event.as_str(), &stored.data["kind"]),
-        ("alert", &json!("raised"))
-    );
+    let stored = sse.expect("alert", "raised").await;
+    assert!(stored.id.is_some());
     assert_eq!(stored.data["alert"]["printer_id"], first.data["printer_id"]);
-    let opted_out = stored_only
-        .next_frame(Duration::from_secs(5))
-        .await
-        .expect("frame");
-    assert_eq!(
-        (opted_out.event.as_str(), &opted_out.data["kind"]),
-        ("alert", &json!("raised"))
-    );
+    stored_only.expect("alert", "raised").await;
 
     // Reported again while open: counted, not observed again.
-    let (s, _, _) = hub.post_envelope(printer.seal(&raise())).await;
+    let (s, _, _) = hub
+        .post_envelope(printer.seal(&raise("OBS-1", "10.1")))
+        .await;
     assert_eq!(s, 200);
-    let mut clear = PrinterReport::new("OBS-1", Utc::now());
-    clear.status = Some(PrinterStatus::default());
-    let (s, _, _) = hub.post_envelope(printer.seal(&payload(vec![clear]))).await;
+    let (s, _, _) = hub.post_envelope(printer.seal(&cleared("OBS-1"))).await;
     assert_eq!(s, 200);
-    let next = sse.next_frame(Duration::from_secs(5)).await.expect("frame");
-    assert_eq!(
-        (next.event.as_str(), &next.data["kind"]),
-        ("alert", &json!("cleared")),
-        "{next:?}"
-    );
+    sse.expect("alert", "cleared").await;
 
     // Raised again after it cleared: observed again.
-    let (s, _, _) = hub.post_envelope(printer.seal(&raise())).await;
+    let (s, _, _) = hub
+        .post_envelope(printer.seal(&raise("OBS-1", "10.1")))
+        .await;
     assert_eq!(s, 200);
-    let again = sse.next_frame(Duration::from_secs(5)).await.expect("frame");
-    assert_eq!(again.event, "observed", "{again:?}");
-    let again = sse.next_frame(Duration::from_secs(5)).await.expect("frame");
-    assert_eq!(
-        (again.event.as_str(), &again.data["kind"]),
-        ("alert", &json!("raised"))
-    );
+    sse.expect("observed", "observed").await;
+    sse.expect("alert", "raised").await;
 
     // A collector's printer the hub does not know yet: stored only, since
     // its id is known only once stored; known afterwards, it is observed.
     let collector = hub.collector(site).await;
     let mut site_sse = Sse::connect(&hub, &format!("?site={site}"), None).await;
-    let (s, _, b) = hub
-        .post_envelope(collector.seal(&payload(vec![alert_report(
-            "OBS-NEW",
-            "20.2",
-            Severity::Critical,
-            false,
-        )])))
-        .await;
-    assert_eq!(s, 200, "{b}");
-    let f = site_sse
-        .next_frame(Duration::from_secs(5))
-        .await
-        .expect("frame");
-    assert_eq!(
-        (f.event.as_str(), &f.data["kind"]),
-        ("alert", &json!("raised")),
-        "{f:?}"
-    );
-    let mut clear = PrinterReport::new("OBS-NEW", Utc::now());
-    clear.status = Some(PrinterStatus::default());
-    let (s, _, _) = hub
-        .post_envelope(collector.seal(&payload(vec![clear])))
-        .await;
-    assert_eq!(s, 200);
-    let f = site_sse
-        .next_frame(Duration::from_secs(5))
-        .await
-        .expect("frame");
-    assert_eq!(f.data["kind"], "cleared", "{f:?}");
-    let (s, _, _) = hub
-        .post_envelope(collector.seal(&payload(vec![alert_report(
-            "OBS-NEW",
-            "20.2",
-            Severity::Critical,
-            false,
-        )])))
-        .await;
-    assert_eq!(s, 200);
-    let f = site_sse
-        .next_frame(Duration::from_secs(5))
-        .await
-        .expect("frame");
-    assert_eq!(f.event, "observed", "{f:?}");
-    assert_eq!(f.data["serial_number"], "OBS-NEW");
-    let f = site_sse
-        .next_frame(Duration::from_secs(5))
-        .await
-        .expect("frame");
-    assert_eq!(
-        (f.event.as_str(), &f.data["kind"]),
-        ("alert", &json!("raised"))
-    );
+    for (body, frames) in [
+        (raise("OBS-NEW", "20.2"), &[("alert", "raised")][..]),
+        (cleared("OBS-NEW"), &[("alert", "cleared")][..]),
+        (
+            raise("OBS-NEW", "20.2"),
+            &[("observed", "observed"), ("alert", "raised")][..],
+        ),
+    ] {
+        let (s, _, b) = hub.post_envelope(collector.seal(&body)).await;
+        assert_eq!(s, 200, "{b}");
+        for (event, kind) in frames {
+            let f = site_sse.expect(event, kind).await;
+            let serial = match *event {
+                "observed" => &f.data["serial_number"],
+                _ => &f.data["alert"]["serial_number"],
+            };
+            assert_eq!(serial, "OBS-NEW", "{f:?}");
+        }
+    }
 
     // Bad value: a clear error.
     let resp = hub

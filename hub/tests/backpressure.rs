@@ -7,6 +7,39 @@ use sea_orm::{ConnectionTrait, TransactionTrait};
 use support::*;
 use uuid::Uuid;
 
+/// Hold the database's write lock so the writer cannot commit.
+async fn hold_write_lock(
+    db: &sea_orm::DatabaseConnection,
+    backend: &Backend,
+) -> sea_orm::DatabaseTransaction {
+    let lock = db.begin().await.unwrap();
+    let sql = match backend {
+        Backend::Sqlite => {
+            "INSERT INTO resellers (name, created_at) VALUES ('lock-holder', '2026-01-01T00:00:00Z')"
+        }
+        Backend::Postgres(_) => "LOCK TABLE uploads IN EXCLUSIVE MODE",
+    };
+    lock.execute_unprepared(sql).await.unwrap();
+    lock
+}
+
+/// POST an envelope in the background; (status, body text).
+fn spawn_post(hub: &TestHub, bytes: Vec<u8>) -> actix_web::rt::task::JoinHandle<(u16, String)> {
+    let client = hub.client.clone();
+    let url = hub.url("/api/v1/ingest");
+    actix_web::rt::spawn(async move {
+        let r = client
+            .post(url)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    })
+}
+
 async fn full_queue_is_503_and_stores_nothing(backend: Backend) {
     let hub = TestHub::start_with(backend.clone(), |s| {
         s.actors.ingest_queue = 1;
@@ -23,40 +56,11 @@ async fn full_queue_is_503_and_stores_nothing(backend: Backend) {
         })
         .collect();
 
-    // Hold the database's write lock so the writer cannot commit.
     let db = hub.db().await;
-    let lock = db.begin().await.unwrap();
-    match &backend {
-        Backend::Sqlite => {
-            lock.execute_unprepared(
-                "INSERT INTO resellers (name, created_at) VALUES ('lock-holder', '2026-01-01T00:00:00Z')",
-            )
-            .await
-            .unwrap();
-        }
-        Backend::Postgres(_) => {
-            lock.execute_unprepared("LOCK TABLE uploads IN EXCLUSIVE MODE")
-                .await
-                .unwrap();
-        }
-    }
+    let lock = hold_write_lock(&db, &backend).await;
 
     // Upload 0 is taken by the writer (blocked), upload 1 fills the queue.
-    let send = |bytes: Vec<u8>| {
-        let client = hub.client.clone();
-        let url = hub.url("/api/v1/ingest");
-        actix_web::rt::spawn(async move {
-            let r = client
-                .post(url)
-                .header("content-type", "application/octet-stream")
-                .body(bytes)
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            (status, r.text().await.unwrap())
-        })
-    };
+    let send = |bytes: Vec<u8>| spawn_post(&hub, bytes);
     let first = send(bodies[0].1.clone());
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let second = send(bodies[1].1.clone());
@@ -128,36 +132,8 @@ async fn an_alert_upload_jumps_a_full_queue(backend: Backend) {
     assert_eq!(sse.status().as_u16(), 200);
 
     let db = hub.db().await;
-    let lock = db.begin().await.unwrap();
-    match &backend {
-        Backend::Sqlite => {
-            lock.execute_unprepared(
-                "INSERT INTO resellers (name, created_at) VALUES ('lock-holder', '2026-01-01T00:00:00Z')",
-            )
-            .await
-            .unwrap();
-        }
-        Backend::Postgres(_) => {
-            lock.execute_unprepared("LOCK TABLE uploads IN EXCLUSIVE MODE")
-                .await
-                .unwrap();
-        }
-    }
-    let send = |bytes: Vec<u8>| {
-        let client = hub.client.clone();
-        let url = hub.url("/api/v1/ingest");
-        actix_web::rt::spawn(async move {
-            let r = client
-                .post(url)
-                .header("content-type", "application/octet-stream")
-                .body(bytes)
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            (status, r.text().await.unwrap())
-        })
-    };
+    let lock = hold_write_lock(&db, &backend).await;
+    let send = |bytes: Vec<u8>| spawn_post(&hub, bytes);
     // Upload 0 is taken by the blocked writer, upload 1 fills the queue.
     let first = send(bodies[0].clone());
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
