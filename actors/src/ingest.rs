@@ -249,6 +249,46 @@ pub struct Writer<D> {
     max_batch: usize,
     per_printer_metrics: bool,
     caches: Caches,
+    /// Batches whose commit failed without telling whether it happened, in
+    /// commit order, with what they would dispatch (see [`InDoubt`]).
+    in_doubt: Vec<InDoubt>,
+    /// Tests: report this many successful commits as failed.
+    #[cfg(test)]
+    commits_reported_failed: usize,
+}
+
+/// A batch whose `COMMIT` failed: the connection can break after the
+/// database committed and before it said so (a database that stops, a
+/// network that fails). Its senders were answered 503 and send the same
+/// envelopes again, which the ledger then answers `duplicate`, with no
+/// records for the actors. So the writer keeps what the batch would have
+/// dispatched, asks the ledger whether the batch is there once the database
+/// answers again, and dispatches it then, before any later upload: the
+/// actors never miss records that are stored.
+#[derive(Debug)]
+struct InDoubt {
+    /// One envelope the batch stored (a transaction is all or nothing).
+    envelope: String,
+    /// What a successful commit would have published and dispatched.
+    results: Vec<Stored>,
+}
+
+/// How long the writer keeps asking the ledger about a batch in doubt before
+/// it answers its uploads 503 and asks again before the next batch.
+const IN_DOUBT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Why a batch was not stored, or may not have been.
+#[derive(Debug)]
+enum BatchError {
+    /// Before the commit: nothing of the batch is stored.
+    NotStored(DbErr),
+    /// The commit failed: the batch may be stored or not.
+    CommitFailed {
+        /// The commit's error.
+        error: DbErr,
+        /// What the batch staged, per upload.
+        results: Vec<Result<Stored, IngestError>>,
+    },
 }
 
 impl<D: Dispatch> Writer<D> {
@@ -269,6 +309,9 @@ impl<D: Dispatch> Writer<D> {
             max_batch: max_batch.max(1),
             per_printer_metrics: false,
             caches: Caches::default(),
+            in_doubt: Vec::new(),
+            #[cfg(test)]
+            commits_reported_failed: 0,
         }
     }
 
@@ -377,36 +420,171 @@ impl<D: Dispatch> Writer<D> {
     }
 
     async fn process(&mut self, batch: Vec<IngestRequest>) {
+        // Nothing later may reach the actors before a batch in doubt is settled.
+        if !self.settle_in_doubt().await {
+            for req in batch {
+                let _ = req.reply.send(Err(IngestError::Unavailable(
+                    "an earlier commit is not settled yet".into(),
+                )));
+            }
+            return;
+        }
         let started = std::time::Instant::now();
         let uploads: Vec<&VerifiedUpload> = batch.iter().map(|r| &r.upload).collect();
-        match self.store_batch(&uploads).await {
+        let err = match self.store_batch(&uploads).await {
             Ok(results) => {
                 metrics::histogram!(crate::metrics::INGEST_COMMIT_SECONDS)
                     .record(started.elapsed().as_secs_f64());
                 self.finish(batch, results).await;
+                return;
             }
-            Err(err) if batch.len() > 1 => {
-                tracing::warn!(error = %err, uploads = batch.len(), "batch commit failed, retrying uploads one by one");
-                for req in batch {
-                    let result = self.store_batch(&[&req.upload]).await;
-                    match result {
-                        Ok(results) => self.finish(vec![req], results).await,
-                        Err(err) => {
-                            tracing::error!(error = %err, "upload not stored");
-                            let _ = req
-                                .reply
-                                .send(Err(IngestError::Unavailable(err.to_string())));
+            Err(BatchError::NotStored(err)) => err,
+            Err(BatchError::CommitFailed { error, results }) => {
+                match self.commit_failed(error, results).await {
+                    Some((err, None)) => err,
+                    Some((_, Some(results))) => {
+                        self.finish(batch, results).await;
+                        return;
+                    }
+                    None => {
+                        for req in batch {
+                            let _ = req.reply.send(Err(IngestError::Unavailable(
+                                "the commit's outcome is not known yet".into(),
+                            )));
+                        }
+                        return;
+                    }
+                }
+            }
+        };
+        if batch.len() > 1 {
+            tracing::warn!(error = %err, uploads = batch.len(), "batch commit failed, retrying uploads one by one");
+            for req in batch {
+                if !self.in_doubt.is_empty() {
+                    // Nothing may pass a batch in doubt.
+                    let _ = req.reply.send(Err(IngestError::Unavailable(
+                        "an earlier commit is not settled yet".into(),
+                    )));
+                    continue;
+                }
+                let err = match self.store_batch(&[&req.upload]).await {
+                    Ok(results) => {
+                        self.finish(vec![req], results).await;
+                        continue;
+                    }
+                    Err(BatchError::NotStored(err)) => err,
+                    Err(BatchError::CommitFailed { error, results }) => {
+                        match self.commit_failed(error, results).await {
+                            Some((_, Some(results))) => {
+                                self.finish(vec![req], results).await;
+                                continue;
+                            }
+                            Some((err, None)) => err,
+                            None => DbErr::Custom("the commit's outcome is not known yet".into()),
+                        }
+                    }
+                };
+                tracing::error!(error = %err, "upload not stored");
+                let _ = req
+                    .reply
+                    .send(Err(IngestError::Unavailable(err.to_string())));
+            }
+        } else {
+            tracing::error!(error = %err, "upload not stored");
+            for req in batch {
+                let _ = req
+                    .reply
+                    .send(Err(IngestError::Unavailable(err.to_string())));
+            }
+        }
+    }
+
+    /// A batch's commit failed. Ask the ledger whether it happened:
+    /// `Some((_, Some(results)))` it did (finish the batch as stored),
+    /// `Some((err, None))` it did not (nothing stored: retry or refuse),
+    /// `None` the database did not answer within [`IN_DOUBT_WAIT`] (the batch
+    /// stays in doubt, settled before the next one; refuse its uploads).
+    async fn commit_failed(
+        &mut self,
+        error: DbErr,
+        results: Vec<Result<Stored, IngestError>>,
+    ) -> Option<(DbErr, Option<Vec<Result<Stored, IngestError>>>)> {
+        // The caches may or may not hold what the batch wrote: start over.
+        self.caches = Caches::default();
+        let envelope = results
+            .iter()
+            .flatten()
+            .find(|s| !s.response.duplicate)
+            .map(|s| s.response.upload_id.clone());
+        let Some(envelope) = envelope else {
+            // The batch stored nothing new: its outcome does not matter.
+            return Some((error, None));
+        };
+        tracing::warn!(error = %error, "commit failed; asking the ledger whether it happened");
+        match self.ledger_has(&envelope).await {
+            Some(true) => {
+                tracing::warn!("the failed commit had happened: the batch is stored");
+                Some((error, Some(results)))
+            }
+            Some(false) => Some((error, None)),
+            None => {
+                tracing::error!(error = %error, "commit outcome unknown; the batch stays in doubt until the database answers");
+                self.in_doubt.push(InDoubt {
+                    envelope,
+                    results: results.into_iter().flatten().collect(),
+                });
+                None
+            }
+        }
+    }
+
+    /// Settle the batches in doubt, in order: publish and dispatch those that
+    /// were stored. False while the database does not answer.
+    async fn settle_in_doubt(&mut self) -> bool {
+        while let Some(first) = self.in_doubt.first() {
+            match self.ledger_has(&first.envelope).await {
+                None => return false,
+                Some(stored) => {
+                    let d = self.in_doubt.remove(0);
+                    if stored {
+                        tracing::warn!(
+                            uploads = d.results.len(),
+                            "a batch in doubt was stored: applying it now"
+                        );
+                        for r in d.results {
+                            if !r.events.is_empty() {
+                                self.bus.publish(r.events);
+                            }
+                            if !r.updates.is_empty() {
+                                self.dispatch.dispatch(r.updates).await;
+                            }
                         }
                     }
                 }
             }
-            Err(err) => {
-                tracing::error!(error = %err, "upload not stored");
-                for req in batch {
-                    let _ = req
-                        .reply
-                        .send(Err(IngestError::Unavailable(err.to_string())));
+        }
+        true
+    }
+
+    /// Whether the ledger holds `envelope`; `None` if the database does not
+    /// answer within [`IN_DOUBT_WAIT`].
+    async fn ledger_has(&self, envelope: &str) -> Option<bool> {
+        let deadline = tokio::time::Instant::now() + IN_DOUBT_WAIT;
+        loop {
+            let found = upload::Entity::find()
+                .select_only()
+                .column(upload::Column::Id)
+                .filter(upload::Column::EnvelopeSha256.eq(envelope))
+                .into_tuple::<i64>()
+                .one(&self.db.write)
+                .await;
+            match found {
+                Ok(row) => return Some(row.is_some()),
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    tracing::warn!(error = %e, "ledger not readable");
+                    return None;
                 }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
             }
         }
     }
@@ -450,10 +628,47 @@ impl<D: Dispatch> Writer<D> {
     }
 
     /// Store a batch in one transaction; commit; fold the overlay into the caches.
+    /// A failed commit returns what the batch staged ([`BatchError::CommitFailed`]).
     async fn store_batch(
         &mut self,
         uploads: &[&VerifiedUpload],
-    ) -> Result<Vec<Result<Stored, IngestError>>, DbErr> {
+    ) -> Result<Vec<Result<Stored, IngestError>>, BatchError> {
+        let (tx, results, overlay) = self
+            .stage_batch(uploads)
+            .await
+            .map_err(BatchError::NotStored)?;
+        if let Err(error) = tx.commit().await {
+            return Err(BatchError::CommitFailed { error, results });
+        }
+        #[cfg(test)]
+        if self.commits_reported_failed > 0 {
+            self.commits_reported_failed -= 1;
+            let error = DbErr::Custom("connection lost after COMMIT (test)".into());
+            return Err(BatchError::CommitFailed { error, results });
+        }
+        if self.caches.printers.len() > CACHE_LIMIT {
+            self.caches.printers.clear();
+        }
+        if self.caches.baselines.len() > CACHE_LIMIT {
+            self.caches.baselines.clear();
+        }
+        self.caches.printers.extend(overlay.printers);
+        self.caches.baselines.extend(overlay.baselines);
+        Ok(results)
+    }
+
+    /// Write a batch in a transaction, up to its commit.
+    async fn stage_batch(
+        &mut self,
+        uploads: &[&VerifiedUpload],
+    ) -> Result<
+        (
+            DatabaseTransaction,
+            Vec<Result<Stored, IngestError>>,
+            Overlay,
+        ),
+        DbErr,
+    > {
         let tx = self.db.begin_write().await?;
         let mut overlay = Overlay::default();
         let known = Known::load(&tx, uploads).await?;
@@ -475,16 +690,7 @@ impl<D: Dispatch> Writer<D> {
             .flatten()
             .flat_map(|stored: &Stored| stored.updates.iter());
         deferred.flush(&tx, updates).await?;
-        tx.commit().await?;
-        if self.caches.printers.len() > CACHE_LIMIT {
-            self.caches.printers.clear();
-        }
-        if self.caches.baselines.len() > CACHE_LIMIT {
-            self.caches.baselines.clear();
-        }
-        self.caches.printers.extend(overlay.printers);
-        self.caches.baselines.extend(overlay.baselines);
-        Ok(results)
+        Ok((tx, results, overlay))
     }
 }
 
@@ -1096,4 +1302,127 @@ async fn store_one(
         updates,
         events,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use ppu_entities::{reseller, site};
+    use ppu_migration::MigratorTrait;
+    use ppu_protocol::model::{PrinterReport, PrinterStatus, UploadTrigger};
+
+    use super::*;
+
+    /// Records the printer ids of the updates dispatched to the actors.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<i64>>>);
+
+    impl Dispatch for Recorder {
+        fn dispatch(
+            &self,
+            updates: Vec<PrinterUpdate>,
+        ) -> impl std::future::Future<Output = ()> + Send {
+            self.0
+                .lock()
+                .unwrap()
+                .extend(updates.iter().map(|u| u.printer.id));
+            async {}
+        }
+    }
+
+    async fn upload_for(db: &Db, serial: &str) -> VerifiedUpload {
+        let reseller = reseller::ActiveModel {
+            name: Set("Doubt Co".into()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&db.write)
+        .await
+        .unwrap();
+        let site = site::ActiveModel {
+            reseller_id: Set(reseller.id),
+            account_name: Set("doubt".into()),
+            name: Set("Doubt site".into()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&db.write)
+        .await
+        .unwrap();
+        let cred = credential::ActiveModel {
+            sender_kind: Set("collector".into()),
+            sender_id: Set("col-doubt".into()),
+            site_id: Set(site.id),
+            name: Set("collector".into()),
+            keys: Set(vec![0; 32]),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&db.write)
+        .await
+        .unwrap();
+        let mut payload =
+            Payload::new(Uuid::new_v4(), "test", Utc::now(), UploadTrigger::Scheduled);
+        let mut report = PrinterReport::new(serial, Utc::now());
+        report.status = Some(PrinterStatus::default());
+        payload.printers.push(report);
+        let header = Header::new(SenderKind::Collector, "col-doubt", Utc::now());
+        let sender = Sender {
+            kind: SenderKind::Collector,
+            sender_id: "col-doubt".into(),
+            site_id: site.id,
+            reseller_id: reseller.id,
+            printer_id: None,
+            credential_id: cred.id,
+        };
+        VerifiedUpload::new(header, payload, "ab".repeat(32), 100, sender, Utc::now())
+    }
+
+    /// The connection breaks after the database committed and before it said
+    /// so: the writer asks the ledger, finds the batch, answers it as stored
+    /// and dispatches its records; the sender's repeat is a duplicate.
+    #[actix_rt::test]
+    async fn a_commit_reported_failed_that_happened_still_reaches_the_actors() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        ppu_migration::Migrator::up(&db.write, None).await.unwrap();
+        let upload = upload_for(&db, "DOUBT-1").await;
+        let recorder = Recorder::default();
+        let (tx, rx) = mpsc::channel(4);
+        let mut writer = Writer::new(db.clone(), rx, recorder.clone(), AlertBus::new(16), 8);
+        writer.commits_reported_failed = 1;
+        let running = actix_rt::spawn(writer.run());
+
+        let send = |upload: VerifiedUpload| {
+            let tx = tx.clone();
+            async move {
+                let (reply, answer) = oneshot::channel();
+                tx.send(Command::Ingest(Box::new(IngestRequest { upload, reply })))
+                    .await
+                    .unwrap();
+                answer.await.unwrap()
+            }
+        };
+        let first = send(upload.clone()).await.expect("stored");
+        assert!(!first.duplicate);
+        assert_eq!(
+            recorder.0.lock().unwrap().len(),
+            1,
+            "the records reached the actors"
+        );
+        let again = send(upload).await.expect("answered");
+        assert!(again.duplicate, "the repeat is a duplicate");
+        assert_eq!(
+            recorder.0.lock().unwrap().len(),
+            1,
+            "and dispatches nothing more"
+        );
+        let uploads = upload::Entity::find().all(&db.read).await.unwrap();
+        assert_eq!(uploads.len(), 1, "stored once");
+
+        drop(tx);
+        running.await.unwrap();
+    }
 }

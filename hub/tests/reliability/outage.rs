@@ -361,6 +361,16 @@ async fn database_outage_under_load() {
         started.elapsed(),
         errors.len()
     );
+    // What the writer said about commits during the outage (a failed
+    // commit, whether the ledger had it): the evidence when a count is off.
+    for line in hub
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("commit") && (l.contains("WARN") || l.contains("ERROR")))
+        .take(20)
+    {
+        eprintln!("[outage] hub: {line}");
+    }
     assert!(
         errors.is_empty(),
         "{} problems:\n{}\n{}",
