@@ -131,6 +131,10 @@ struct Lanes {
 /// the lane is small; when it is full they are refused like any other.
 pub const ALERT_LANE: usize = 64;
 
+/// How long an upload carrying an active alert waits for its printers to be
+/// looked up for an observation before it is queued without one.
+const OBSERVE_LOOKUP_TIMEOUT: Duration = Duration::from_millis(250);
+
 /// Handle to the live fleet of actors. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Fleet {
@@ -284,7 +288,7 @@ impl Fleet {
         if serials.is_empty() {
             return Vec::new();
         }
-        let found: Result<Vec<(i64, String, i64)>, _> = printer::Entity::find()
+        let lookup = printer::Entity::find()
             .select_only()
             .columns([
                 printer::Column::Id,
@@ -292,13 +296,20 @@ impl Fleet {
                 printer::Column::SiteId,
             ])
             .filter(printer::Column::SerialNumber.is_in(serials))
-            .into_tuple()
-            .all(&self.inner.db.read)
-            .await;
-        let found = match found {
-            Ok(rows) => rows,
-            Err(e) => {
+            .into_tuple::<(i64, String, i64)>()
+            .all(&self.inner.db.read);
+        // Never hold an upload back for long: without an answer in time, the
+        // stored events still follow.
+        let found = match tokio::time::timeout(OBSERVE_LOOKUP_TIMEOUT, lookup).await {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => {
                 tracing::debug!(error = %e, "printers of an alert upload not resolved; nothing observed");
+                return Vec::new();
+            }
+            Err(_) => {
+                tracing::debug!(
+                    "printers of an alert upload not resolved in time; nothing observed"
+                );
                 return Vec::new();
             }
         };
