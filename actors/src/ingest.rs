@@ -277,6 +277,26 @@ struct InDoubt {
 /// it answers its uploads 503 and asks again before the next batch.
 const IN_DOUBT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// What became of a batch, its failed commit settled where it could be.
+#[derive(Debug)]
+enum Outcome {
+    /// Stored (a commit that failed but had happened included).
+    Stored(Vec<Result<Stored, IngestError>>),
+    /// Nothing of it is stored.
+    NotStored(DbErr),
+    /// The database did not say within [`IN_DOUBT_WAIT`]: kept in doubt.
+    InDoubt,
+}
+
+/// Answer every upload of `batch` 503: nothing of it is stored (yet).
+fn refuse(batch: Vec<IngestRequest>, why: &str) {
+    for req in batch {
+        let _ = req
+            .reply
+            .send(Err(IngestError::Unavailable(why.to_owned())));
+    }
+}
+
 /// Why a batch was not stored, or may not have been.
 #[derive(Debug)]
 enum BatchError {
@@ -422,93 +442,53 @@ impl<D: Dispatch> Writer<D> {
     async fn process(&mut self, batch: Vec<IngestRequest>) {
         // Nothing later may reach the actors before a batch in doubt is settled.
         if !self.settle_in_doubt().await {
-            for req in batch {
-                let _ = req.reply.send(Err(IngestError::Unavailable(
-                    "an earlier commit is not settled yet".into(),
-                )));
-            }
+            refuse(batch, "an earlier commit is not settled yet");
             return;
         }
         let started = std::time::Instant::now();
         let uploads: Vec<&VerifiedUpload> = batch.iter().map(|r| &r.upload).collect();
-        let err = match self.store_batch(&uploads).await {
-            Ok(results) => {
+        match self.store_settled(&uploads).await {
+            Outcome::Stored(results) => {
                 metrics::histogram!(crate::metrics::INGEST_COMMIT_SECONDS)
                     .record(started.elapsed().as_secs_f64());
                 self.finish(batch, results).await;
-                return;
             }
-            Err(BatchError::NotStored(err)) => err,
-            Err(BatchError::CommitFailed { error, results }) => {
-                match self.commit_failed(error, results).await {
-                    Some((err, None)) => err,
-                    Some((_, Some(results))) => {
-                        self.finish(batch, results).await;
-                        return;
-                    }
-                    None => {
-                        for req in batch {
-                            let _ = req.reply.send(Err(IngestError::Unavailable(
-                                "the commit's outcome is not known yet".into(),
-                            )));
-                        }
-                        return;
-                    }
-                }
-            }
-        };
-        if batch.len() > 1 {
-            tracing::warn!(error = %err, uploads = batch.len(), "batch commit failed, retrying uploads one by one");
-            for req in batch {
-                if !self.in_doubt.is_empty() {
-                    // Nothing may pass a batch in doubt.
-                    let _ = req.reply.send(Err(IngestError::Unavailable(
-                        "an earlier commit is not settled yet".into(),
-                    )));
-                    continue;
-                }
-                let err = match self.store_batch(&[&req.upload]).await {
-                    Ok(results) => {
-                        self.finish(vec![req], results).await;
+            Outcome::InDoubt => refuse(batch, "the commit's outcome is not known yet"),
+            Outcome::NotStored(err) if batch.len() > 1 => {
+                tracing::warn!(error = %err, uploads = batch.len(), "batch commit failed, retrying uploads one by one");
+                for req in batch {
+                    if !self.in_doubt.is_empty() {
+                        // Nothing may pass a batch in doubt.
+                        refuse(vec![req], "an earlier commit is not settled yet");
                         continue;
                     }
-                    Err(BatchError::NotStored(err)) => err,
-                    Err(BatchError::CommitFailed { error, results }) => {
-                        match self.commit_failed(error, results).await {
-                            Some((_, Some(results))) => {
-                                self.finish(vec![req], results).await;
-                                continue;
-                            }
-                            Some((err, None)) => err,
-                            None => DbErr::Custom("the commit's outcome is not known yet".into()),
+                    match self.store_settled(&[&req.upload]).await {
+                        Outcome::Stored(results) => self.finish(vec![req], results).await,
+                        Outcome::InDoubt => {
+                            refuse(vec![req], "the commit's outcome is not known yet");
+                        }
+                        Outcome::NotStored(err) => {
+                            tracing::error!(error = %err, "upload not stored");
+                            refuse(vec![req], &err.to_string());
                         }
                     }
-                };
-                tracing::error!(error = %err, "upload not stored");
-                let _ = req
-                    .reply
-                    .send(Err(IngestError::Unavailable(err.to_string())));
+                }
             }
-        } else {
-            tracing::error!(error = %err, "upload not stored");
-            for req in batch {
-                let _ = req
-                    .reply
-                    .send(Err(IngestError::Unavailable(err.to_string())));
+            Outcome::NotStored(err) => {
+                tracing::error!(error = %err, "upload not stored");
+                refuse(batch, &err.to_string());
             }
         }
     }
 
-    /// A batch's commit failed. Ask the ledger whether it happened:
-    /// `Some((_, Some(results)))` it did (finish the batch as stored),
-    /// `Some((err, None))` it did not (nothing stored: retry or refuse),
-    /// `None` the database did not answer within [`IN_DOUBT_WAIT`] (the batch
-    /// stays in doubt, settled before the next one; refuse its uploads).
-    async fn commit_failed(
-        &mut self,
-        error: DbErr,
-        results: Vec<Result<Stored, IngestError>>,
-    ) -> Option<(DbErr, Option<Vec<Result<Stored, IngestError>>>)> {
+    /// Store a batch; when its commit fails, ask the ledger whether it
+    /// happened (see [`InDoubt`]).
+    async fn store_settled(&mut self, uploads: &[&VerifiedUpload]) -> Outcome {
+        let (error, results) = match self.store_batch(uploads).await {
+            Ok(results) => return Outcome::Stored(results),
+            Err(BatchError::NotStored(err)) => return Outcome::NotStored(err),
+            Err(BatchError::CommitFailed { error, results }) => (error, results),
+        };
         // The caches may or may not hold what the batch wrote: start over.
         self.caches = Caches::default();
         let envelope = results
@@ -518,22 +498,22 @@ impl<D: Dispatch> Writer<D> {
             .map(|s| s.response.upload_id.clone());
         let Some(envelope) = envelope else {
             // The batch stored nothing new: its outcome does not matter.
-            return Some((error, None));
+            return Outcome::NotStored(error);
         };
         tracing::warn!(error = %error, "commit failed; asking the ledger whether it happened");
         match self.ledger_has(&envelope).await {
             Some(true) => {
                 tracing::warn!("the failed commit had happened: the batch is stored");
-                Some((error, Some(results)))
+                Outcome::Stored(results)
             }
-            Some(false) => Some((error, None)),
+            Some(false) => Outcome::NotStored(error),
             None => {
                 tracing::error!(error = %error, "commit outcome unknown; the batch stays in doubt until the database answers");
                 self.in_doubt.push(InDoubt {
                     envelope,
                     results: results.into_iter().flatten().collect(),
                 });
-                None
+                Outcome::InDoubt
             }
         }
     }
