@@ -18,12 +18,12 @@ use ppu_protocol::model::Severity;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    Statement,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::domain::alerts::{AlertThresholds, Evaluation, Raise, stopped_reporting};
+use crate::domain::alerts::{AlertThresholds, Evaluation, Raise, device_code, stopped_reporting};
 use crate::store;
 
 /// Alert states.
@@ -175,9 +175,10 @@ const OBSERVED_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 pub struct AlertBus {
     tx: broadcast::Sender<Arc<AlertEvent>>,
     observed: broadcast::Sender<Arc<ObservedAlert>>,
-    /// Open printer alerts by (printer id, code): decides what is new enough
-    /// to be observed. A derived view of the `alerts` table, never the truth.
-    open: Arc<DashMap<(i64, String), Open>>,
+    /// Open printer alerts by (serial number, code): decides what is new
+    /// enough to be observed, before the printer's id is even looked up. A
+    /// derived view of the `alerts` table, never the truth.
+    open: Arc<DashMap<(String, String), Open>>,
 }
 
 impl AlertBus {
@@ -206,8 +207,10 @@ impl AlertBus {
     pub fn publish(&self, events: Vec<AlertEvent>) {
         for e in events {
             metrics::counter!(crate::metrics::ALERT_EVENTS_TOTAL, "kind" => e.kind.clone(), "severity" => e.alert.severity.as_str()).increment(1);
-            if let Some(printer) = e.alert.printer_id {
-                let key = (printer, e.alert.code.clone());
+            if e.alert.printer_id.is_some()
+                && let Some(serial) = &e.alert.serial_number
+            {
+                let key = (serial.clone(), e.alert.code.clone());
                 if e.alert.state == state::CLEARED {
                     self.open.remove(&key);
                 } else {
@@ -220,17 +223,27 @@ impl AlertBus {
 
     /// Remember alerts stored as open (at start: what the database holds), so
     /// that they are not observed as new. Observations already made are kept.
-    pub fn know_open(&self, alerts: impl IntoIterator<Item = (i64, String)>) {
+    pub fn know_open(&self, alerts: impl IntoIterator<Item = (String, String)>) {
         for key in alerts {
             self.open.entry(key).or_insert(Open::Stored);
         }
     }
 
-    /// Push the raises in `candidates` that are not open yet; returns how many.
-    pub fn observe(&self, candidates: Vec<ObservedAlert>) -> usize {
-        let mut pushed = 0;
+    /// Whether the device alert `code` of printer `serial` is open (stored,
+    /// or observed within [`OBSERVED_TTL`]): a raise of it would not be observed.
+    pub fn is_open(&self, serial: &str, code: &str) -> bool {
+        self.open
+            .get(&(serial.to_owned(), device_code(code)))
+            .is_some_and(|o| match *o {
+                Open::Stored => true,
+                Open::Observed(at) => at.elapsed() < OBSERVED_TTL,
+            })
+    }
+
+    /// Push the raises in `candidates` that are not open yet.
+    pub fn observe(&self, candidates: Vec<ObservedAlert>) {
         for o in candidates {
-            let key = (o.printer_id, o.code.clone());
+            let key = (o.serial_number.clone(), o.code.clone());
             let fresh = match self.open.entry(key) {
                 dashmap::Entry::Occupied(mut e) => match *e.get() {
                     Open::Observed(at) if at.elapsed() >= OBSERVED_TTL => {
@@ -247,10 +260,8 @@ impl AlertBus {
             if fresh {
                 metrics::counter!(crate::metrics::ALERT_OBSERVED_TOTAL, "severity" => o.severity.as_str()).increment(1);
                 let _ = self.observed.send(Arc::new(o));
-                pushed += 1;
             }
         }
-        pushed
     }
 }
 
@@ -273,7 +284,7 @@ pub fn observations(
         for a in report.alerts.iter().filter(|a| a.active) {
             out.push(ObservedAlert {
                 kind: "observed".into(),
-                code: format!("device:{}", a.code),
+                code: device_code(&a.code),
                 severity: a.severity,
                 message: a.message.clone(),
                 source: "device".into(),
@@ -290,21 +301,23 @@ pub fn observations(
     out
 }
 
-/// Open printer alerts as stored: (printer id, code) pairs.
-pub async fn open_printer_alerts<C: ConnectionTrait>(db: &C) -> Result<Vec<(i64, String)>, DbErr> {
-    let rows: Vec<(Option<i64>, String)> = alert::Entity::find()
-        .select_only()
-        .column(alert::Column::PrinterId)
-        .column(alert::Column::Code)
-        .filter(alert::Column::State.ne(state::CLEARED))
-        .filter(alert::Column::PrinterId.is_not_null())
-        .into_tuple()
-        .all(db)
+/// Open printer alerts as stored: (serial number, code) pairs.
+pub async fn open_printer_alerts<C: ConnectionTrait>(
+    db: &C,
+) -> Result<Vec<(String, String)>, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT p.serial_number, a.code FROM alerts a \
+                 JOIN printers p ON p.id = a.printer_id WHERE a.state <> '{}'",
+                state::CLEARED
+            ),
+        ))
         .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(p, code)| p.map(|p| (p, code)))
-        .collect())
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "serial_number")?, r.try_get("", "code")?)))
+        .collect()
 }
 
 /// Whom an alert belongs to.

@@ -168,22 +168,9 @@ impl Fleet {
                 writer_done: std::sync::Mutex::new(Some(done_rx)),
             }),
         };
-        let writer = Writer::new(
-            db.clone(),
-            rx,
-            fleet.clone(),
-            bus.clone(),
-            settings.max_batch,
-        )
-        .with_alert_lane(alert_rx)
-        .with_per_printer_metrics(settings.per_printer_metrics);
-        // What the database holds open is not new: never observed again.
-        arbiter.spawn(async move {
-            match crate::alerts::open_printer_alerts(&db.read).await {
-                Ok(open) => bus.know_open(open),
-                Err(e) => tracing::warn!(error = %e, "open alerts not loaded; they may be observed once more"),
-            }
-        });
+        let writer = Writer::new(db, rx, fleet.clone(), bus, settings.max_batch)
+            .with_alert_lane(alert_rx)
+            .with_per_printer_metrics(settings.per_printer_metrics);
         arbiter.spawn(async move {
             writer.run().await;
             let _ = done_tx.send(());
@@ -273,16 +260,38 @@ impl Fleet {
         rx.await.map_err(|_| IngestError::ShuttingDown)?
     }
 
+    /// Tell the alert bus which printer alerts the database holds open, so
+    /// that a raise of one of them is not observed as new (call at start,
+    /// before uploads are taken). A failure is logged: those alerts may then
+    /// be observed once more.
+    pub async fn load_open_alerts(&self) {
+        match crate::alerts::open_printer_alerts(&self.inner.db.read).await {
+            Ok(open) => self.inner.bus.know_open(open),
+            Err(e) => {
+                tracing::warn!(error = %e, "open alerts not loaded; they may be observed once more")
+            }
+        }
+    }
+
     /// The device alerts `upload` raises, for printers of its sender's site
-    /// (looked up by serial number; only when a report carries an active
-    /// alert). A failed lookup observes nothing: the stored events still follow.
+    /// (looked up by serial number, only for a report that carries an active
+    /// alert the bus does not hold open: a printer reporting the same open
+    /// alert in every upload costs no lookup). A failed lookup observes
+    /// nothing: the stored events still follow.
     async fn observations(&self, upload: &VerifiedUpload) -> Vec<crate::alerts::ObservedAlert> {
+        let bus = &self.inner.bus;
         let serials: Vec<String> = upload
             .payload
             .printers
             .iter()
             .zip(&upload.implausible)
-            .filter(|(r, bad)| bad.is_none() && r.alerts.iter().any(|a| a.active))
+            .filter(|(r, bad)| {
+                let serial = r.serial_number.trim();
+                bad.is_none()
+                    && r.alerts
+                        .iter()
+                        .any(|a| a.active && !bus.is_open(serial, &a.code))
+            })
             .map(|(r, _)| r.serial_number.trim().to_owned())
             .collect();
         if serials.is_empty() {

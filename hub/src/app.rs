@@ -50,6 +50,7 @@ impl Application {
         let mut actor_settings = settings.actors.to_actor_settings();
         actor_settings.per_printer_metrics = settings.metrics.per_printer;
         let fleet = Fleet::start(db.clone(), actor_settings);
+        fleet.load_open_alerts().await;
         actix_web::rt::spawn(crate::metrics::refresh_forever(
             db.clone(),
             fleet.clone(),

@@ -306,6 +306,15 @@ async fn device_alerts_are_observed_before_they_are_stored(backend: Backend) {
         }
     }
 
+    // After a restart, what the database holds open is still not new.
+    let hub = hub.restart().await;
+    let mut site_sse = Sse::connect(&hub, &format!("?site={site}"), None).await;
+    for body in [raise("OBS-NEW", "20.2"), cleared("OBS-NEW")] {
+        let (s, _, b) = hub.post_envelope(collector.seal(&body)).await;
+        assert_eq!(s, 200, "{b}");
+    }
+    site_sse.expect("alert", "cleared").await;
+
     // Bad value: a clear error.
     let resp = hub
         .client

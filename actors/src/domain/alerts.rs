@@ -121,6 +121,11 @@ impl Evaluation {
     }
 }
 
+/// The stored code of a device alert: `device:<code as reported>`.
+pub fn device_code(code: &str) -> String {
+    format!("device:{code}")
+}
+
 /// Everything the rules look at besides the report.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
@@ -163,7 +168,7 @@ pub fn evaluate(report: &PrinterReport, ctx: Context<'_>) -> Evaluation {
     // Device alerts as reported. With a full status report the alert table is
     // complete, so device alerts missing from it have cleared.
     for a in &report.alerts {
-        let code = format!("device:{}", a.code);
+        let code = device_code(&a.code);
         if a.active {
             out.raise.push(Raise {
                 code,
