@@ -230,7 +230,7 @@ impl AlertBus {
     }
 
     /// Whether the device alert `code` of printer `serial` is open (stored,
-    /// or observed within [`OBSERVED_TTL`]): a raise of it would not be observed.
+    /// or observed within the last 10 minutes): a raise of it would not be observed.
     pub fn is_open(&self, serial: &str, code: &str) -> bool {
         self.open
             .get(&(serial.to_owned(), device_code(code)))
