@@ -3,6 +3,8 @@
 //! sum over printers equals the site total equals the reseller total, for
 //! every group_by and both usage bases.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
@@ -485,22 +487,26 @@ fn totals_agree_at_every_level_for_every_group_by() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
-    let db = rt.block_on(async {
-        let db = Db::connect(&url).await.unwrap();
-        ppu_migration::Migrator::up(&db.write, None).await.unwrap();
-        db
+    let dbs = rt.block_on(async {
+        let dbs = common::databases(dir.path()).await;
+        for (_, db) in &dbs {
+            ppu_migration::Migrator::up(&db.write, None).await.unwrap();
+        }
+        dbs
     });
-    let mut runner = TestRunner::new(Config {
-        cases: 24,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let n = std::sync::atomic::AtomicUsize::new(0);
-    runner
-        .run(&case(), |c| {
-            let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            rt.block_on(run_case(&db, i, c))
-        })
-        .unwrap();
+    for (label, db) in &dbs {
+        eprintln!("billing rollups property on {label}");
+        let mut runner = TestRunner::new(Config {
+            cases: 24,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        runner
+            .run(&case(), |c| {
+                let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                rt.block_on(run_case(db, i, c))
+            })
+            .unwrap();
+    }
 }

@@ -57,6 +57,9 @@ pub struct Model {
     pub scan_area_mm2: i64,
     /// Scanned area of copies, mm².
     pub copy_scan_area_mm2: i64,
+    /// Ink per color: `{"<color>": [ink_ul, non_hp_ink_ul], ...}` (`jsonb` on
+    /// PostgreSQL, text on SQLite; `{}` when none).
+    pub ink: Json,
 }
 
 /// No relations are declared: queries join explicitly where they need to.

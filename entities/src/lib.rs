@@ -17,7 +17,6 @@ pub mod api_token;
 pub mod audit_entry;
 pub mod billing_contract;
 pub mod billing_rollup;
-pub mod billing_rollup_ink;
 pub mod billing_statement;
 pub mod counter_reading;
 pub mod credential;

@@ -16,6 +16,7 @@ mod m20261127_000003_alerts;
 mod m20261127_000004_accounts;
 mod m20261127_000005_packed_snapshots;
 mod m20261127_000006_rollup_fillfactor;
+mod m20261127_000007_rollup_ink_inline;
 
 /// The hub's migrator.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_accounts::Migration),
             Box::new(m20261127_000005_packed_snapshots::Migration),
             Box::new(m20261127_000006_rollup_fillfactor::Migration),
+            Box::new(m20261127_000007_rollup_ink_inline::Migration),
         ]
     }
 }

@@ -8,13 +8,17 @@
 //! row per printer, day and combination of dimensions, ink per color on
 //! top), month rows would add a third to every upload's writes, and what
 //! reads it (statements of one site or printer, totals split by a job
-//! dimension) reads few enough day rows. Ink per color goes to a twin table on the same key. So a
+//! dimension) reads few enough day rows. Ink per color is one column of the
+//! row, `ink`, a JSON object `{"<color>": [ink_ul, non_hp_ink_ul]}` that
+//! the upsert merges by color (one upsert per key, where a twin table with
+//! a row per color made six; migration 000007). So a
 //! year of a reseller is 12 rows at level `r`, a year by printer 12 rows
 //! per printer at level `p`, and anything split by a job dimension reads
 //! level `x`. All levels are sums of the same cells; the property test in
 //! `actors/tests/billing_rollups.rs` checks they agree.
 //!
-//! Writes are upserts that add (`SET x = table.x + excluded.x`), aggregated
+//! Writes are upserts that add (`SET x = table.x + excluded.x`, and the ink
+//! objects merged color by color), aggregated
 //! in memory first so that one upload touches each key once, in key order
 //! (two writers on PostgreSQL then lock rows in the same order).
 
@@ -34,7 +38,6 @@ use crate::ingest::{PrinterRef, PrinterUpdate};
 
 /// Table names.
 pub(crate) const ROLLUPS: &str = "billing_rollups";
-pub(crate) const ROLLUP_INK: &str = "billing_rollup_ink";
 
 /// Aggregation level of a rollup row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -83,7 +86,7 @@ pub struct RollupMeter {
     pub delta: MeterUsage,
 }
 
-/// The unique key of a rollup row (ink rows add a color), in index order.
+/// The unique key of a rollup row, in index order.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Key {
     printer_id: i64,
@@ -309,8 +312,7 @@ pub async fn add_to_rollups<C: ConnectionTrait>(
         }
     }
     let rows = fold.spread().sorted();
-    upsert_measures(db, &rows).await?;
-    upsert_ink(db, &rows).await
+    upsert_rows(db, &rows).await
 }
 
 /// Columns of the key, in insert order.
@@ -351,14 +353,18 @@ fn i(v: u64) -> i64 {
 /// Rows per statement: far below SQLite's bound-parameter limit.
 const CHUNK: usize = 200;
 
-fn adding(table: &str, cols: &[&'static str], key: &[&'static str]) -> OnConflict {
-    OnConflict::columns(key.iter().map(|c| Alias::new(*c)))
-        .values(cols.iter().map(|c| {
-            (
-                Alias::new(*c),
-                Expr::cust(format!("{table}.{c} + excluded.{c}")),
-            )
-        }))
+fn adding(cols: &[&'static str]) -> OnConflict {
+    OnConflict::columns(KEY_COLUMNS.iter().map(|c| Alias::new(*c)))
+        .values(
+            cols.iter()
+                .map(|c| {
+                    (
+                        Alias::new(*c),
+                        Expr::cust(format!("{ROLLUPS}.{c} + excluded.{c}")),
+                    )
+                })
+                .chain([(Alias::new("ink"), Expr::cust(ink_merge(false)))]),
+        )
         .to_owned()
 }
 
@@ -384,6 +390,47 @@ fn key_json(k: &Key) -> [serde_json::Value; 11] {
     ]
 }
 
+/// The upsert's `SET` for the ink column: the stored colors and the new
+/// ones merged, amounts of the same color added (`{"<color>": [ink_ul,
+/// non_hp_ink_ul], ...}`; either side empty is the common case and skips
+/// the merge).
+fn ink_merge(pg: bool) -> String {
+    let (each, empty, agg, array, num) = if pg {
+        (
+            "jsonb_each",
+            "'{}'::jsonb",
+            "jsonb_object_agg",
+            "jsonb_build_array",
+            "::bigint",
+        )
+    } else {
+        ("json_each", "'{}'", "json_group_object", "json_array", "")
+    };
+    format!(
+        "CASE WHEN {ROLLUPS}.ink = {empty} THEN excluded.ink \
+         WHEN excluded.ink = {empty} THEN {ROLLUPS}.ink \
+         ELSE (SELECT {agg}(k, {array}(a, b)) FROM (\
+         SELECT key AS k, SUM((value->>0){num}) AS a, SUM((value->>1){num}) AS b FROM (\
+         SELECT key, value FROM {each}({ROLLUPS}.ink) \
+         UNION ALL SELECT key, value FROM {each}(excluded.ink)) AS u GROUP BY key) AS s) END"
+    )
+}
+
+/// A key's ink per color as stored in the `ink` column.
+fn ink_json(acc: &Acc) -> serde_json::Value {
+    serde_json::Value::Object(
+        acc.ink
+            .iter()
+            .map(|(color, m)| {
+                (
+                    color.clone(),
+                    serde_json::json!([i(m.ink_ul), i(m.non_hp_ink_ul)]),
+                )
+            })
+            .collect(),
+    )
+}
+
 /// PostgreSQL: the whole upsert as one statement of constant text with a
 /// single `jsonb` parameter (`jsonb_to_recordset`), instead of multi-row
 /// `VALUES` with thousands of parameters whose text changes with the row
@@ -392,9 +439,7 @@ fn key_json(k: &Key) -> [serde_json::Value; 11] {
 /// statement and dominated the writer's transaction time.
 async fn upsert_json<C: ConnectionTrait>(
     db: &C,
-    table: &str,
     columns: &[(&str, &str)],
-    key: &[&str],
     added: &[&str],
     rows: Vec<serde_json::Value>,
 ) -> Result<(), DbErr> {
@@ -405,14 +450,15 @@ async fn upsert_json<C: ConnectionTrait>(
     let typed: Vec<String> = columns.iter().map(|(c, t)| format!("{c} {t}")).collect();
     let sets: Vec<String> = added
         .iter()
-        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .map(|c| format!("{c} = {ROLLUPS}.{c} + excluded.{c}"))
+        .chain([format!("ink = {}", ink_merge(true))])
         .collect();
     let sql = format!(
-        "INSERT INTO {table} ({cols}) SELECT {cols} FROM jsonb_to_recordset($1::jsonb) AS x({typed}) \
+        "INSERT INTO {ROLLUPS} ({cols}) SELECT {cols} FROM jsonb_to_recordset($1::jsonb) AS x({typed}) \
          ON CONFLICT ({key}) DO UPDATE SET {sets}",
         cols = names.join(", "),
         typed = typed.join(", "),
-        key = key.join(", "),
+        key = KEY_COLUMNS.join(", "),
         sets = sets.join(", "),
     );
     db.execute_raw(Statement::from_sql_and_values(
@@ -426,7 +472,9 @@ async fn upsert_json<C: ConnectionTrait>(
     Ok(())
 }
 
-async fn upsert_measures<C: ConnectionTrait>(db: &C, rows: &[(Key, Acc)]) -> Result<(), DbErr> {
+/// Upsert a batch's rows: each key once, its measures added and its ink
+/// merged by color.
+async fn upsert_rows<C: ConnectionTrait>(db: &C, rows: &[(Key, Acc)]) -> Result<(), DbErr> {
     let measure_cols: Vec<&'static str> = Measures::default()
         .columns()
         .iter()
@@ -438,6 +486,7 @@ async fn upsert_measures<C: ConnectionTrait>(db: &C, rows: &[(Key, Acc)]) -> Res
             .copied()
             .zip(KEY_TYPES)
             .chain(measure_cols.iter().map(|c| (*c, "bigint")))
+            .chain([("ink", "jsonb")])
             .collect();
         let json: Vec<serde_json::Value> = rows
             .iter()
@@ -449,10 +498,11 @@ async fn upsert_measures<C: ConnectionTrait>(db: &C, rows: &[(Key, Acc)]) -> Res
                 for (c, v) in acc.measures.columns() {
                     row.insert(c.to_owned(), i(v).into());
                 }
+                row.insert("ink".to_owned(), ink_json(acc));
                 serde_json::Value::Object(row)
             })
             .collect();
-        return upsert_json(db, ROLLUPS, &columns, &KEY_COLUMNS, &measure_cols, json).await;
+        return upsert_json(db, &columns, &measure_cols, json).await;
     }
     for chunk in rows.chunks(CHUNK) {
         let mut q = Query::insert();
@@ -460,65 +510,16 @@ async fn upsert_measures<C: ConnectionTrait>(db: &C, rows: &[(Key, Acc)]) -> Res
             KEY_COLUMNS
                 .iter()
                 .chain(measure_cols.iter())
+                .chain(["ink"].iter())
                 .map(|c| Alias::new(*c)),
         );
         for (k, acc) in chunk {
             let mut values = key_values(k);
             values.extend(acc.measures.columns().iter().map(|(_, v)| Expr::val(i(*v))));
+            values.push(Expr::val(ink_json(acc).to_string()));
             q.values_panic(values);
         }
-        q.on_conflict(adding(ROLLUPS, &measure_cols, &KEY_COLUMNS));
-        db.execute(&q).await?;
-    }
-    Ok(())
-}
-
-async fn upsert_ink<C: ConnectionTrait>(db: &C, rows: &[(Key, Acc)]) -> Result<(), DbErr> {
-    let rows: Vec<(&Key, &String, &InkMeasures)> = rows
-        .iter()
-        .flat_map(|(k, acc)| acc.ink.iter().map(move |(color, m)| (k, color, m)))
-        .collect();
-    let cols = ["ink_ul", "non_hp_ink_ul"];
-    let mut key_cols = KEY_COLUMNS.to_vec();
-    key_cols.push("color");
-    if db.get_database_backend() == DbBackend::Postgres {
-        let columns: Vec<(&str, &str)> = KEY_COLUMNS
-            .iter()
-            .copied()
-            .zip(KEY_TYPES)
-            .chain([
-                ("color", "text"),
-                ("ink_ul", "bigint"),
-                ("non_hp_ink_ul", "bigint"),
-            ])
-            .collect();
-        let json: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(k, color, m)| {
-                let mut row = serde_json::Map::new();
-                for (c, v) in KEY_COLUMNS.iter().zip(key_json(k)) {
-                    row.insert((*c).to_owned(), v);
-                }
-                row.insert("color".to_owned(), color.as_str().into());
-                row.insert("ink_ul".to_owned(), i(m.ink_ul).into());
-                row.insert("non_hp_ink_ul".to_owned(), i(m.non_hp_ink_ul).into());
-                serde_json::Value::Object(row)
-            })
-            .collect();
-        return upsert_json(db, ROLLUP_INK, &columns, &key_cols, &cols, json).await;
-    }
-    for chunk in rows.chunks(CHUNK) {
-        let mut q = Query::insert();
-        q.into_table(Alias::new(ROLLUP_INK))
-            .columns(key_cols.iter().chain(cols.iter()).map(|c| Alias::new(*c)));
-        for (k, color, m) in chunk {
-            let mut values = key_values(k);
-            values.push(Expr::val(color.as_str()));
-            values.push(Expr::val(i(m.ink_ul)));
-            values.push(Expr::val(i(m.non_hp_ink_ul)));
-            q.values_panic(values);
-        }
-        q.on_conflict(adding(ROLLUP_INK, &cols, &key_cols));
+        q.on_conflict(adding(&measure_cols));
         db.execute(&q).await?;
     }
     Ok(())
@@ -632,21 +633,17 @@ impl RollupRow {
     }
 }
 
-fn select(table: &str, q: &RollupQuery<'_>, sums: &[&str]) -> SelectStatement {
+/// The rows of a query: its level, basis, filter and buckets, the grouped
+/// columns selected.
+fn rows_of(q: &RollupQuery<'_>) -> (SelectStatement, Vec<&'static str>) {
     let mut s = Query::select();
-    s.from(Alias::new(table));
+    s.from(Alias::new(ROLLUPS));
     let mut cols: Vec<&'static str> = Vec::new();
     for g in q.group {
         cols.extend(g.columns());
     }
     for c in &cols {
         s.column(Alias::new(*c));
-    }
-    for c in sums {
-        s.expr_as(
-            Expr::cust(format!("CAST(SUM({c}) AS BIGINT)")),
-            Alias::new(*c),
-        );
     }
     s.and_where(Expr::col(Alias::new("level")).eq(q.level.as_str()));
     s.and_where(Expr::col(Alias::new("basis")).eq(q.basis.as_str()));
@@ -669,6 +666,18 @@ fn select(table: &str, q: &RollupQuery<'_>, sums: &[&str]) -> SelectStatement {
         );
     }
     s.cond_where(any);
+    (s, cols)
+}
+
+/// The sums of `sums` over the rows of a query, grouped.
+fn select(q: &RollupQuery<'_>, sums: &[&str]) -> SelectStatement {
+    let (mut s, cols) = rows_of(q);
+    for c in sums {
+        s.expr_as(
+            Expr::cust(format!("CAST(SUM({c}) AS BIGINT)")),
+            Alias::new(*c),
+        );
+    }
     if !cols.is_empty() {
         s.group_by_columns(cols.iter().map(|c| Alias::new(*c)));
     }
@@ -733,7 +742,7 @@ pub async fn query_measures<C: ConnectionTrait>(
         .iter()
         .map(|(c, _)| *c)
         .collect();
-    let rows = db.query_all(&select(ROLLUPS, &q, &cols)).await?;
+    let rows = db.query_all(&select(&q, &cols)).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let mut r = RollupRow::default();
@@ -752,7 +761,11 @@ pub async fn query_measures<C: ConnectionTrait>(
     Ok(out)
 }
 
-/// Sum the ink rows of a query, grouped (by color too).
+/// Sum the ink of a query's rows per color, grouped (by color too).
+///
+/// The colors are in each row's `ink` column, so the rows are read as they
+/// are and summed here: the same rows the measures are summed over, a few
+/// per month and printer at most.
 pub async fn query_ink<C: ConnectionTrait>(
     db: &C,
     q: &RollupQuery<'_>,
@@ -760,32 +773,59 @@ pub async fn query_ink<C: ConnectionTrait>(
     if q.buckets.is_empty() {
         return Ok(Vec::new());
     }
-    let mut group: Vec<GroupCol> = q.group.to_vec();
-    if !group.contains(&GroupCol::Color) {
-        group.push(GroupCol::Color);
-    }
+    let group: Vec<GroupCol> = q
+        .group
+        .iter()
+        .copied()
+        .filter(|g| *g != GroupCol::Color)
+        .collect();
     let q = RollupQuery {
         group: &group,
         ..q.clone()
     };
-    let rows = db
-        .query_all(&select(ROLLUP_INK, &q, &["ink_ul", "non_hp_ink_ul"]))
-        .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
+    let (mut s, _) = rows_of(&q);
+    s.expr_as(Expr::cust("CAST(ink AS TEXT)"), Alias::new("ink"));
+    s.and_where(Expr::cust(
+        if db.get_database_backend() == DbBackend::Postgres {
+            "ink <> '{}'::jsonb"
+        } else {
+            "ink <> '{}'"
+        },
+    ));
+    let mut sums: HashMap<CellKey, InkMeasures> = HashMap::new();
+    for row in db.query_all(&s).await? {
         let mut r = RollupRow::default();
         read_group(&row, &group, &mut r)?;
-        r.ink = InkMeasures {
-            ink_ul: nonneg(row.try_get::<Option<i64>>("", "ink_ul")?.unwrap_or(0)),
-            non_hp_ink_ul: nonneg(
-                row.try_get::<Option<i64>>("", "non_hp_ink_ul")?
-                    .unwrap_or(0),
-            ),
-        };
-        out.push(r);
+        let ink: String = row.try_get("", "ink")?;
+        let ink: BTreeMap<String, (u64, u64)> = serde_json::from_str(&ink)
+            .map_err(|e| DbErr::Custom(format!("rollup row with unreadable ink {ink:?}: {e}")))?;
+        for (color, (ink_ul, non_hp_ink_ul)) in ink {
+            sums.entry((r.printer_id, r.site_id, r.bucket, r.dims.clone(), color))
+                .or_default()
+                .add(&InkMeasures {
+                    ink_ul,
+                    non_hp_ink_ul,
+                });
+        }
     }
-    Ok(out)
+    Ok(sums
+        .into_iter()
+        .map(
+            |((printer_id, site_id, bucket, dims, color), ink)| RollupRow {
+                printer_id,
+                site_id,
+                bucket,
+                dims,
+                color,
+                ink,
+                ..RollupRow::default()
+            },
+        )
+        .collect())
 }
+
+/// A grouped row's key, with its color.
+type CellKey = (i64, i64, Option<(Grain, NaiveDate)>, Dims, String);
 
 /// Cells of a query: measure rows and ink rows merged by their group key.
 ///
