@@ -273,6 +273,47 @@ pub fn facts_of_row(row: &job::Model) -> Result<JobFacts, DbErr> {
     })
 }
 
+/// A fresh, empty PostgreSQL database for a test or benchmark run, on the
+/// server of `base` (a URL with a database path), named `<prefix>_<unix
+/// time>_<uuid>`. Databases of the same prefix older than an hour (left by
+/// interrupted runs) are dropped first. Returns its URL and its name.
+pub async fn scratch_postgres_database(
+    base: &str,
+    prefix: &str,
+) -> Result<(String, String), DbErr> {
+    let admin = Database::connect(base).await?;
+    let now = Utc::now().timestamp();
+    let rows = admin
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT datname FROM pg_database WHERE datname LIKE '{prefix}\\_%'"),
+        ))
+        .await?;
+    for row in rows {
+        let Ok(name) = row.try_get::<String>("", "datname") else {
+            continue;
+        };
+        let created = name
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('_').nth(1))
+            .and_then(|t| t.parse::<i64>().ok());
+        if created.is_some_and(|t| now - t > 3600) {
+            // Best effort: another run may be dropping it at the same time.
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    }
+    let name = format!("{prefix}_{now}_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
+    let (server, _) = base
+        .rsplit_once('/')
+        .ok_or_else(|| DbErr::Custom(format!("database URL without a path: {base}")))?;
+    Ok((format!("{server}/{name}"), name))
+}
+
 /// Insert job rows in chunks that stay under SQLite's bound-parameter limit.
 pub async fn insert_jobs<C: ConnectionTrait>(
     db: &C,

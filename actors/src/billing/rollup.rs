@@ -557,7 +557,7 @@ pub enum GroupCol {
     AccountId,
     /// Project id.
     ProjectId,
-    /// Ink color (ink table only).
+    /// Ink color (a key of the `ink` column).
     Color,
 }
 
@@ -719,6 +719,16 @@ fn read_group(
     Ok(())
 }
 
+/// The grouping columns that are columns of the table: ink colors are
+/// keys inside each row's `ink` object, not a column.
+fn stored_columns(group: &[GroupCol]) -> Vec<GroupCol> {
+    group
+        .iter()
+        .copied()
+        .filter(|g| *g != GroupCol::Color)
+        .collect()
+}
+
 /// Sum the measure rows of a query, grouped.
 pub async fn query_measures<C: ConnectionTrait>(
     db: &C,
@@ -727,12 +737,7 @@ pub async fn query_measures<C: ConnectionTrait>(
     if q.buckets.is_empty() {
         return Ok(Vec::new());
     }
-    let group: Vec<GroupCol> = q
-        .group
-        .iter()
-        .copied()
-        .filter(|g| *g != GroupCol::Color)
-        .collect();
+    let group = stored_columns(q.group);
     let q = RollupQuery {
         group: &group,
         ..q.clone()
@@ -773,12 +778,7 @@ pub async fn query_ink<C: ConnectionTrait>(
     if q.buckets.is_empty() {
         return Ok(Vec::new());
     }
-    let group: Vec<GroupCol> = q
-        .group
-        .iter()
-        .copied()
-        .filter(|g| *g != GroupCol::Color)
-        .collect();
+    let group = stored_columns(q.group);
     let q = RollupQuery {
         group: &group,
         ..q.clone()

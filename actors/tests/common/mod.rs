@@ -2,7 +2,6 @@
 //! PostgreSQL database when a server answers (required with `CI=true`).
 
 use ppu_actors::store::Db;
-use sea_orm::{ConnectionTrait, Database};
 
 /// The test databases: SQLite always, PostgreSQL when a server answers
 /// (`PPU_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`);
@@ -19,28 +18,16 @@ pub async fn databases(dir: &std::path::Path) -> Vec<(&'static str, Db)> {
 async fn postgres() -> Option<String> {
     let base = std::env::var("PPU_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let admin = match Database::connect(&base).await {
-        Ok(c) => c,
+    match ppu_actors::store::scratch_postgres_database(&base, "ppu_test").await {
+        Ok((url, _)) => Some(url),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("PostgreSQL at {base} is required in CI: {e}")
+        }
         Err(e) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("PostgreSQL at {base} is required in CI: {e}");
-            }
             eprintln!(
                 "\n!!! SKIPPING PostgreSQL: no server at {base} ({e}); set PPU_TEST_POSTGRES_URL\n"
             );
-            return None;
+            None
         }
-    };
-    // Named like the hub tests' databases, so their clean-up drops leftovers.
-    let name = format!(
-        "ppu_test_{}_{}",
-        chrono::Utc::now().timestamp(),
-        uuid::Uuid::new_v4().simple()
-    );
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create test database");
-    let (prefix, _) = base.rsplit_once('/').expect("database url has a path");
-    Some(format!("{prefix}/{name}"))
+    }
 }

@@ -34,46 +34,19 @@ impl Backend {
     pub async fn postgres() -> Option<Backend> {
         let base = std::env::var("PPU_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let admin = match Database::connect(&base).await {
-            Ok(c) => c,
+        // Databases of earlier runs (named with their creation time) are dropped after an hour.
+        match ppu_actors::store::scratch_postgres_database(&base, "ppu_test").await {
+            Ok((url, _)) => Some(Backend::Postgres(url)),
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("PostgreSQL at {base} is required in CI: {e}")
+            }
             Err(e) => {
-                if std::env::var("CI").as_deref() == Ok("true") {
-                    panic!("PostgreSQL at {base} is required in CI: {e}");
-                }
                 eprintln!(
                     "\n!!! SKIPPING PostgreSQL test: no server at {base} ({e}); set PPU_TEST_POSTGRES_URL\n"
                 );
-                return None;
-            }
-        };
-        // Databases of earlier runs (named with their creation time) are dropped after an hour.
-        let now = Utc::now().timestamp();
-        if let Ok(rows) = admin
-            .query_all_raw(sea_orm::Statement::from_string(
-                admin.get_database_backend(),
-                "SELECT datname FROM pg_database WHERE datname LIKE 'ppu_test_%'".to_owned(),
-            ))
-            .await
-        {
-            for row in rows {
-                let Ok(name) = row.try_get::<String>("", "datname") else {
-                    continue;
-                };
-                let created = name.split('_').nth(2).and_then(|t| t.parse::<i64>().ok());
-                if created.is_some_and(|t| now - t > 3600) {
-                    let _ = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
+                None
             }
         }
-        let name = format!("ppu_test_{now}_{}", Uuid::new_v4().simple());
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create test database");
-        let (prefix, _) = base.rsplit_once('/').expect("database url has a path");
-        Some(Backend::Postgres(format!("{prefix}/{name}")))
     }
 }
 

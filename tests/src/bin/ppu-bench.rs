@@ -334,41 +334,11 @@ async fn make_backend(arg: BackendArg) -> anyhow::Result<Backend> {
         BackendArg::Sqlite => Ok(Backend::Sqlite),
         BackendArg::Postgres => {
             let base = postgres_base();
-            let admin = Database::connect(&base)
+            // Databases left by interrupted runs are dropped after an hour.
+            let (url, name) = ppu_actors::store::scratch_postgres_database(&base, "ppu_bench")
                 .await
                 .with_context(|| format!("PostgreSQL at {base} (set PPU_TEST_POSTGRES_URL)"))?;
-            let now = Utc::now().timestamp();
-            // Databases left by interrupted runs are dropped after an hour.
-            if let Ok(rows) = admin
-                .query_all_raw(Statement::from_string(
-                    admin.get_database_backend(),
-                    "SELECT datname FROM pg_database WHERE datname LIKE 'ppu_bench_%'".to_owned(),
-                ))
-                .await
-            {
-                for row in rows {
-                    let Ok(name) = row.try_get::<String>("", "datname") else {
-                        continue;
-                    };
-                    let created = name.split('_').nth(2).and_then(|t| t.parse::<i64>().ok());
-                    if created.is_some_and(|t| now - t > 3600) {
-                        let _ = admin
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            ))
-                            .await;
-                    }
-                }
-            }
-            let name = format!("ppu_bench_{now}_{}", Uuid::new_v4().simple());
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await?;
-            let (prefix, _) = base.rsplit_once('/').context("database url has no path")?;
-            Ok(Backend::Postgres {
-                url: format!("{prefix}/{name}"),
-                name,
-            })
+            Ok(Backend::Postgres { url, name })
         }
     }
 }

@@ -7,14 +7,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono::Utc;
 use ppu_hub::settings::MetricsConfig;
 use ppu_hub::{Application, Settings};
 use ppu_sim::fleet::AdminClient;
 use ppu_sim::upload::{HubClient, http_client};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{Database, DatabaseConnection};
 use serde_json::Value;
-use uuid::Uuid;
 
 /// The admin token of every test hub.
 pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789abcdef";
@@ -35,31 +33,19 @@ impl Backend {
     pub async fn postgres() -> Option<Backend> {
         let base = std::env::var("PPU_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let admin = match Database::connect(&base).await {
-            Ok(c) => c,
+        // Databases of earlier runs (named with their creation time) are dropped after an hour.
+        match ppu_actors::store::scratch_postgres_database(&base, "ppu_test").await {
+            Ok((url, _)) => Some(Backend::Postgres(url)),
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("PostgreSQL at {base} is required in CI: {e}")
+            }
             Err(e) => {
-                if std::env::var("CI").as_deref() == Ok("true") {
-                    panic!("PostgreSQL at {base} is required in CI: {e}");
-                }
                 eprintln!(
                     "\n!!! SKIPPING PostgreSQL test: no server at {base} ({e}); set PPU_TEST_POSTGRES_URL\n"
                 );
-                return None;
+                None
             }
-        };
-        // Named with the creation time, so that databases of earlier runs can be
-        // dropped after an hour (hub/tests/support does the same).
-        let name = format!(
-            "ppu_test_{}_{}",
-            Utc::now().timestamp(),
-            Uuid::new_v4().simple()
-        );
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create test database");
-        let (prefix, _) = base.rsplit_once('/').expect("database url has a path");
-        Some(Backend::Postgres(format!("{prefix}/{name}")))
+        }
     }
 }
 
