@@ -34,6 +34,14 @@ impl MigrationName for Migration {
 const KEY: &str = "printer_id, level, basis, grain, bucket, site_id, reseller_id, \
                    media_type, category, account_id, project_id";
 
+/// The key columns of table alias `a`, comma-separated.
+fn qualified(a: &str) -> String {
+    KEY.split(", ")
+        .map(|c| format!("{a}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn key_match(a: &str, b: &str) -> String {
     KEY.split(", ")
         .map(|c| format!("{a}.{c} = {b}.{c}"))
@@ -57,11 +65,7 @@ impl MigrationTrait for Migration {
         db.execute_unprepared(&format!(
             "INSERT INTO billing_rollups ({KEY}) SELECT DISTINCT {cols} FROM billing_rollup_ink i \
              WHERE NOT EXISTS (SELECT 1 FROM billing_rollups r WHERE {on})",
-            cols = KEY
-                .split(", ")
-                .map(|c| format!("i.{c}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            cols = qualified("i"),
             on = key_match("r", "i"),
         ))
         .await?;
@@ -132,11 +136,7 @@ impl MigrationTrait for Migration {
         db.execute_unprepared(&format!(
             "INSERT INTO billing_rollup_ink ({KEY}, color, ink_ul, non_hp_ink_ul) \
              SELECT {cols}, j.key, {amount} FROM billing_rollups r {each}",
-            cols = KEY
-                .split(", ")
-                .map(|c| format!("r.{c}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            cols = qualified("r"),
         ))
         .await?;
         if pg {

@@ -619,6 +619,16 @@ pub struct RollupRow {
 }
 
 impl RollupRow {
+    /// Its grouped columns, as a map key.
+    fn key(&self) -> RowKey {
+        (
+            self.printer_id,
+            self.site_id,
+            self.bucket,
+            self.dims.clone(),
+        )
+    }
+
     /// The rows' usage as a cell (ink rows contribute their color).
     pub fn to_cell(&self) -> Cell {
         let mut cell = Cell {
@@ -792,7 +802,7 @@ pub async fn query_ink<C: ConnectionTrait>(
             "ink <> '{}'"
         },
     ));
-    let mut sums: HashMap<CellKey, InkMeasures> = HashMap::new();
+    let mut sums: HashMap<(RowKey, String), InkMeasures> = HashMap::new();
     for row in db.query_all(&s).await? {
         let mut r = RollupRow::default();
         read_group(&row, &group, &mut r)?;
@@ -800,18 +810,16 @@ pub async fn query_ink<C: ConnectionTrait>(
         let ink: BTreeMap<String, (u64, u64)> = serde_json::from_str(&ink)
             .map_err(|e| DbErr::Custom(format!("rollup row with unreadable ink {ink:?}: {e}")))?;
         for (color, (ink_ul, non_hp_ink_ul)) in ink {
-            sums.entry((r.printer_id, r.site_id, r.bucket, r.dims.clone(), color))
-                .or_default()
-                .add(&InkMeasures {
-                    ink_ul,
-                    non_hp_ink_ul,
-                });
+            sums.entry((r.key(), color)).or_default().add(&InkMeasures {
+                ink_ul,
+                non_hp_ink_ul,
+            });
         }
     }
     Ok(sums
         .into_iter()
         .map(
-            |((printer_id, site_id, bucket, dims, color), ink)| RollupRow {
+            |(((printer_id, site_id, bucket, dims), color), ink)| RollupRow {
                 printer_id,
                 site_id,
                 bucket,
@@ -824,8 +832,8 @@ pub async fn query_ink<C: ConnectionTrait>(
         .collect())
 }
 
-/// A grouped row's key, with its color.
-type CellKey = (i64, i64, Option<(Grain, NaiveDate)>, Dims, String);
+/// A grouped row's key: its grouped columns (the others at their defaults).
+type RowKey = (i64, i64, Option<(Grain, NaiveDate)>, Dims);
 
 /// Cells of a query: measure rows and ink rows merged by their group key.
 ///
@@ -835,15 +843,13 @@ pub async fn query_cells<C: ConnectionTrait>(
     db: &C,
     q: &RollupQuery<'_>,
 ) -> Result<Vec<(RollupRow, Cell)>, DbErr> {
-    type K = (i64, i64, Option<(Grain, NaiveDate)>, Dims);
-    let key = |r: &RollupRow| -> K { (r.printer_id, r.site_id, r.bucket, r.dims.clone()) };
-    let mut cells: HashMap<K, (RollupRow, Cell)> = HashMap::new();
+    let mut cells: HashMap<RowKey, (RollupRow, Cell)> = HashMap::new();
     for r in query_measures(db, q).await? {
         let cell = r.to_cell();
-        cells.insert(key(&r), (r, cell));
+        cells.insert(r.key(), (r, cell));
     }
     for r in query_ink(db, q).await? {
-        let entry = cells.entry(key(&r)).or_insert_with(|| {
+        let entry = cells.entry(r.key()).or_insert_with(|| {
             let mut base = r.clone();
             base.color.clear();
             base.ink = InkMeasures::default();
@@ -856,6 +862,6 @@ pub async fn query_cells<C: ConnectionTrait>(
         entry.1.add(&r.to_cell());
     }
     let mut out: Vec<_> = cells.into_values().collect();
-    out.sort_by_key(|a| key(&a.0));
+    out.sort_by_key(|a| a.0.key());
     Ok(out)
 }
