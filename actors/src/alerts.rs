@@ -8,7 +8,7 @@
 //! committed. Beside them it pushes observations ([`ObservedAlert`]): the
 //! device alerts of an accepted upload, at once, before it is stored.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -16,6 +16,7 @@ use dashmap::DashMap;
 use ppu_entities::{alert, alert_event, alert_setting, credential, printer, site};
 use ppu_protocol::model::Severity;
 use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     Statement,
@@ -342,6 +343,8 @@ async fn record<C: ConnectionTrait>(
     serial: Option<String>,
     at: DateTime<Utc>,
 ) -> Result<AlertEvent, DbErr> {
+    // The stored event leaves its id to the row's id column (one insert,
+    // no update after it): readers take it from there (`stored_event`).
     let mut event = AlertEvent {
         event_id: 0,
         kind: kind.to_owned(),
@@ -355,7 +358,7 @@ async fn record<C: ConnectionTrait>(
         printer_id: Set(row.printer_id),
         kind: Set(kind.to_owned()),
         severity: Set(row.severity.clone()),
-        event: Set(serde_json::Value::Null),
+        event: Set(store::to_json(&event)),
         created_at: Set(at),
         ..Default::default()
     })
@@ -363,79 +366,163 @@ async fn record<C: ConnectionTrait>(
     .await?
     .last_insert_id;
     event.event_id = id;
-    alert_event::ActiveModel {
-        id: Set(id),
-        event: Set(store::to_json(&event)),
-        ..Default::default()
-    }
-    .update(db)
-    .await?;
     Ok(event)
 }
 
-async fn open_alerts<C: ConnectionTrait>(
-    db: &C,
-    owner: &AlertOwner,
-) -> Result<Vec<alert::Model>, DbErr> {
-    let q = alert::Entity::find().filter(alert::Column::State.ne(state::CLEARED));
-    let q = match (owner.printer_id, owner.collector_id) {
-        (Some(p), _) => q.filter(alert::Column::PrinterId.eq(p)),
-        (None, Some(c)) => q.filter(alert::Column::CollectorId.eq(c)),
-        (None, None) => return Ok(Vec::new()),
-    };
-    q.all(db).await
+/// The event an `alert_events` row holds, its id taken from the row (the
+/// stored JSON leaves `event_id` to the row's id column). `None` for a row
+/// whose JSON is not an event.
+pub fn stored_event(row: &alert_event::Model) -> Option<AlertEvent> {
+    let mut event: AlertEvent = serde_json::from_value(row.event.clone()).ok()?;
+    event.event_id = row.id;
+    Some(event)
 }
 
-async fn raise_one<C: ConnectionTrait>(
-    db: &C,
-    owner: &AlertOwner,
-    existing: Option<&alert::Model>,
-    r: &Raise,
-    now: DateTime<Utc>,
-) -> Result<Option<AlertEvent>, DbErr> {
-    match existing {
-        Some(a) => {
-            let severity_changed = a.severity != r.severity.as_str();
-            let row = alert::ActiveModel {
-                id: Set(a.id),
-                last_seen: Set(r.seen_at.max(a.last_seen)),
-                occurrences: Set(a.occurrences + 1),
-                severity: Set(r.severity.as_str().to_owned()),
-                message: Set(r.message.clone()),
-                ..Default::default()
-            }
-            .update(db)
-            .await?;
-            if severity_changed {
-                return Ok(Some(
-                    record(db, "updated", &row, owner.serial_number.clone(), now).await?,
-                ));
-            }
-            Ok(None)
-        }
-        None => {
-            let row = alert::ActiveModel {
-                printer_id: Set(owner.printer_id),
-                collector_id: Set(owner.collector_id),
-                site_id: Set(owner.site_id),
-                reseller_id: Set(owner.reseller_id),
-                code: Set(r.code.clone()),
-                severity: Set(r.severity.as_str().to_owned()),
-                message: Set(r.message.clone()),
-                source: Set(r.source.as_str().to_owned()),
-                state: Set(state::ACTIVE.to_owned()),
-                first_seen: Set(r.seen_at),
-                last_seen: Set(r.seen_at),
-                occurrences: Set(1),
-                ..Default::default()
-            }
-            .insert(db)
-            .await?;
-            Ok(Some(
-                record(db, "raised", &row, owner.serial_number.clone(), now).await?,
-            ))
+/// Whose open alerts: a printer's or a collector's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum OwnerKey {
+    Printer(i64),
+    Collector(i64),
+}
+
+impl OwnerKey {
+    fn of(owner: &AlertOwner) -> Option<Self> {
+        match (owner.printer_id, owner.collector_id) {
+            (Some(p), _) => Some(Self::Printer(p)),
+            (None, Some(c)) => Some(Self::Collector(c)),
+            (None, None) => None,
         }
     }
+}
+
+/// The alerts a batch of uploads works on, in memory.
+///
+/// The open alerts of an owner are read once per batch (those of many
+/// printers in one query, [`AlertBatch::preload`]) and kept current as the
+/// batch's uploads raise, refresh and clear them. A new alert and every
+/// event are inserted at once (their ids are needed: the event carries
+/// both); the changes to existing rows (a refresh on every upload that
+/// reports the alert again, a severity change, a clear) are written
+/// together, each row once in its final state, by [`AlertBatch::flush`]
+/// just before the commit. A printer reporting five standing alerts costs
+/// no statement per upload for them. Only the writer changes alerts, so
+/// what the batch holds is what the database holds once it is flushed.
+#[derive(Debug, Default)]
+pub struct AlertBatch {
+    open: HashMap<OwnerKey, Vec<alert::Model>>,
+    /// Existing rows changed by the batch, by id, in their final state.
+    changed: BTreeMap<i64, alert::Model>,
+}
+
+/// Rows per multi-row statement of [`AlertBatch`] (an alert row has 17 columns).
+const ALERT_CHUNK: usize = 500;
+
+impl AlertBatch {
+    /// Read the open alerts of `printers` not read yet, in a few queries.
+    pub async fn preload<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        printers: impl IntoIterator<Item = i64>,
+    ) -> Result<(), DbErr> {
+        let ids: Vec<i64> = printers
+            .into_iter()
+            .filter(|p| !self.open.contains_key(&OwnerKey::Printer(*p)))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in ids.chunks(ALERT_CHUNK) {
+            for p in chunk {
+                self.open.insert(OwnerKey::Printer(*p), Vec::new());
+            }
+            let rows = alert::Entity::find()
+                .filter(alert::Column::State.ne(state::CLEARED))
+                .filter(alert::Column::PrinterId.is_in(chunk.iter().copied()))
+                .order_by_asc(alert::Column::Id)
+                .all(db)
+                .await?;
+            for a in rows {
+                if let Some(p) = a.printer_id {
+                    self.open.entry(OwnerKey::Printer(p)).or_default().push(a);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The open alerts of `key`, read from the database the first time.
+    async fn open_of<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        key: OwnerKey,
+    ) -> Result<&mut Vec<alert::Model>, DbErr> {
+        match self.open.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let q = alert::Entity::find().filter(alert::Column::State.ne(state::CLEARED));
+                let q = match key {
+                    OwnerKey::Printer(p) => q.filter(alert::Column::PrinterId.eq(p)),
+                    OwnerKey::Collector(c) => q.filter(alert::Column::CollectorId.eq(c)),
+                };
+                let rows = q.order_by_asc(alert::Column::Id).all(db).await?;
+                Ok(e.insert(rows))
+            }
+        }
+    }
+
+    /// Write every changed row, in its final state, in a few statements.
+    pub async fn flush<C: ConnectionTrait>(self, db: &C) -> Result<(), DbErr> {
+        let rows: Vec<alert::Model> = self.changed.into_values().collect();
+        for chunk in rows.chunks(ALERT_CHUNK) {
+            let models = chunk
+                .iter()
+                .map(|m| alert::ActiveModel::from(m.clone()).reset_all());
+            alert::Entity::insert_many(models)
+                .on_conflict(
+                    OnConflict::column(alert::Column::Id)
+                        .update_columns([
+                            alert::Column::Severity,
+                            alert::Column::Message,
+                            alert::Column::LastSeen,
+                            alert::Column::Occurrences,
+                            alert::Column::State,
+                            alert::Column::ClearedBy,
+                            alert::Column::ClearedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Insert a new open alert of `owner` and its `raised` event.
+async fn insert_raised<C: ConnectionTrait>(
+    db: &C,
+    owner: &AlertOwner,
+    r: &Raise,
+    now: DateTime<Utc>,
+) -> Result<(alert::Model, AlertEvent), DbErr> {
+    let row = alert::ActiveModel {
+        printer_id: Set(owner.printer_id),
+        collector_id: Set(owner.collector_id),
+        site_id: Set(owner.site_id),
+        reseller_id: Set(owner.reseller_id),
+        code: Set(r.code.clone()),
+        severity: Set(r.severity.as_str().to_owned()),
+        message: Set(r.message.clone()),
+        source: Set(r.source.as_str().to_owned()),
+        state: Set(state::ACTIVE.to_owned()),
+        first_seen: Set(r.seen_at),
+        last_seen: Set(r.seen_at),
+        occurrences: Set(1),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    let event = record(db, "raised", &row, owner.serial_number.clone(), now).await?;
+    Ok((row, event))
 }
 
 async fn clear_row<C: ConnectionTrait>(
@@ -457,9 +544,12 @@ async fn clear_row<C: ConnectionTrait>(
     record(db, "cleared", &row, serial, now).await
 }
 
-/// Apply an evaluation to a printer's open alerts: raise, count, clear.
+/// Apply an evaluation to an owner's open alerts, as held by `batch`:
+/// raise, count, clear. Changes to existing rows are written by
+/// [`AlertBatch::flush`].
 pub async fn apply<C: ConnectionTrait>(
     db: &C,
+    batch: &mut AlertBatch,
     owner: &AlertOwner,
     eval: &Evaluation,
     now: DateTime<Utc>,
@@ -467,23 +557,54 @@ pub async fn apply<C: ConnectionTrait>(
     if eval.raise.is_empty() && eval.cleared.is_empty() && eval.evaluated.is_empty() {
         return Ok(Vec::new());
     }
-    let open = open_alerts(db, owner).await?;
-    let by_code: HashMap<&str, &alert::Model> = open.iter().map(|a| (a.code.as_str(), a)).collect();
+    let Some(key) = OwnerKey::of(owner) else {
+        return Ok(Vec::new());
+    };
     let mut events = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for r in &eval.raise {
         if !seen.insert(r.code.as_str()) {
             continue;
         }
-        if let Some(e) = raise_one(db, owner, by_code.get(r.code.as_str()).copied(), r, now).await?
-        {
-            events.push(e);
+        let refreshed = batch
+            .open_of(db, key)
+            .await?
+            .iter_mut()
+            .find(|a| a.code == r.code)
+            .map(|a| {
+                let severity_changed = a.severity != r.severity.as_str();
+                a.last_seen = r.seen_at.max(a.last_seen);
+                a.occurrences += 1;
+                r.severity.as_str().clone_into(&mut a.severity);
+                a.message.clone_from(&r.message);
+                (a.clone(), severity_changed)
+            });
+        match refreshed {
+            Some((row, severity_changed)) => {
+                if severity_changed {
+                    events
+                        .push(record(db, "updated", &row, owner.serial_number.clone(), now).await?);
+                }
+                batch.changed.insert(row.id, row);
+            }
+            None => {
+                let (row, event) = insert_raised(db, owner, r, now).await?;
+                batch.open_of(db, key).await?.push(row);
+                events.push(event);
+            }
         }
     }
-    for a in &open {
-        if eval.clears(&a.code) {
-            events.push(clear_row(db, a, "auto", owner.serial_number.clone(), now).await?);
-        }
+    let open = batch.open_of(db, key).await?;
+    let (cleared, still_open): (Vec<_>, Vec<_>) = std::mem::take(open)
+        .into_iter()
+        .partition(|a| eval.clears(&a.code));
+    *open = still_open;
+    for mut a in cleared {
+        state::CLEARED.clone_into(&mut a.state);
+        a.cleared_by = Some("auto".to_owned());
+        a.cleared_at = Some(now);
+        events.push(record(db, "cleared", &a, owner.serial_number.clone(), now).await?);
+        batch.changed.insert(a.id, a);
     }
     Ok(events)
 }
@@ -649,9 +770,7 @@ async fn sweep_collectors<C: ConnectionTrait>(
             source: crate::domain::alerts::AlertSource::Derived,
             seen_at: now,
         };
-        if let Some(e) = raise_one(db, &owner, None, &r, now).await? {
-            events.push(e);
-        }
+        events.push(insert_raised(db, &owner, &r, now).await?.1);
     }
     Ok(events)
 }
@@ -662,6 +781,7 @@ async fn sweep_collectors<C: ConnectionTrait>(
 /// on the first upload that gets through.
 pub async fn collector_seen<C: ConnectionTrait>(
     db: &C,
+    batch: &mut AlertBatch,
     collector_id: i64,
     site_id: i64,
     reseller_id: i64,
@@ -694,7 +814,7 @@ pub async fn collector_seen<C: ConnectionTrait>(
             });
         }
     }
-    apply(db, &owner, &eval, now).await
+    apply(db, batch, &owner, &eval, now).await
 }
 
 /// Raise `stopped_reporting` for every printer silent for longer than its
@@ -756,9 +876,7 @@ async fn sweep<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> Result<Vec<Ale
             reseller_id,
         };
         let r = stopped_reporting(last, p.expected_interval_s, now);
-        if let Some(e) = raise_one(db, &owner, None, &r, now).await? {
-            events.push(e);
-        }
+        events.push(insert_raised(db, &owner, &r, now).await?.1);
     }
     Ok(events)
 }

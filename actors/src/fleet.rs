@@ -171,7 +171,11 @@ impl Fleet {
         let writer = Writer::new(db, rx, fleet.clone(), bus, settings.max_batch)
             .with_alert_lane(alert_rx)
             .with_per_printer_metrics(settings.per_printer_metrics);
-        arbiter.spawn(async move {
+        // The writer has a thread of its own: its statements are a chain of
+        // round trips, and on the actors' thread each answer waited behind
+        // whatever the actors had queued.
+        let writer_thread = Arbiter::new();
+        writer_thread.spawn(async move {
             writer.run().await;
             let _ = done_tx.send(());
         });
@@ -204,6 +208,7 @@ impl Fleet {
         });
         // The arbiter thread lives as long as the System; the handle keeps it addressable.
         std::mem::forget(arbiter);
+        std::mem::forget(writer_thread);
         fleet
     }
 

@@ -451,7 +451,9 @@ impl<D: Dispatch> Writer<D> {
             Outcome::Stored(results) => {
                 metrics::histogram!(crate::metrics::INGEST_COMMIT_SECONDS)
                     .record(started.elapsed().as_secs_f64());
+                let mut clock = StageClock::start();
                 self.finish(batch, results).await;
+                clock.lap("dispatch");
             }
             Outcome::InDoubt => refuse(batch, "the commit's outcome is not known yet"),
             Outcome::NotStored(err) if batch.len() > 1 => {
@@ -613,11 +615,14 @@ impl<D: Dispatch> Writer<D> {
         &mut self,
         uploads: &[&VerifiedUpload],
     ) -> Result<Vec<Result<Stored, IngestError>>, BatchError> {
+        let mut clock = StageClock::start();
         let (tx, results, overlay) = self
-            .stage_batch(uploads)
+            .stage_batch(uploads, &mut clock)
             .await
             .map_err(BatchError::NotStored)?;
-        if let Err(error) = tx.commit().await {
+        let committed = tx.commit().await;
+        clock.lap("commit");
+        if let Err(error) = committed {
             return Err(BatchError::CommitFailed { error, results });
         }
         #[cfg(test)]
@@ -641,6 +646,7 @@ impl<D: Dispatch> Writer<D> {
     async fn stage_batch(
         &mut self,
         uploads: &[&VerifiedUpload],
+        clock: &mut StageClock,
     ) -> Result<
         (
             DatabaseTransaction,
@@ -650,8 +656,18 @@ impl<D: Dispatch> Writer<D> {
         DbErr,
     > {
         let tx = self.db.begin_write().await?;
+        clock.lap("begin");
         let mut overlay = Overlay::default();
         let known = Known::load(&tx, uploads).await?;
+        // The open alerts of the printers already known, in one query.
+        let mut alert_batch = alerts::AlertBatch::default();
+        let cached = uploads
+            .iter()
+            .flat_map(|up| up.payload.printers.iter())
+            .filter_map(|r| self.caches.printers.get(r.serial_number.trim()))
+            .map(|p| p.id);
+        alert_batch.preload(&tx, cached).await?;
+        clock.lap("lookup");
         let mut deferred = Deferred::default();
         let mut thresholds = HashMap::new();
         let mut results = Vec::with_capacity(uploads.len());
@@ -662,14 +678,18 @@ impl<D: Dispatch> Writer<D> {
                 overlay: &mut overlay,
                 deferred: &mut deferred,
                 thresholds: &mut thresholds,
+                alerts: &mut alert_batch,
             };
             results.push(store_one(&tx, &mut batch, up).await?);
         }
+        clock.lap("uploads");
+        alert_batch.flush(&tx).await?;
+        clock.lap("alerts");
         let updates = results
             .iter()
             .flatten()
             .flat_map(|stored: &Stored| stored.updates.iter());
-        deferred.flush(&tx, updates).await?;
+        deferred.flush(&tx, updates, clock).await?;
         Ok((tx, results, overlay))
     }
 }
@@ -686,7 +706,7 @@ fn duplicate_of(mut response: IngestResponse) -> Stored {
 async fn find_printer(
     tx: &DatabaseTransaction,
     caches: &Caches,
-    overlay: &Overlay,
+    overlay: &mut Overlay,
     serial: &str,
 ) -> Result<Option<PrinterRef>, DbErr> {
     if let Some(p) = overlay
@@ -704,11 +724,14 @@ async fn find_printer(
         return Ok(None);
     };
     let reseller_id = site_reseller(tx, p.site_id).await?;
-    Ok(Some(PrinterRef {
+    let found = PrinterRef {
         id: p.id,
         site_id: p.site_id,
         reseller_id,
-    }))
+    };
+    // A printer's site and a site's reseller never change: cache it.
+    overlay.printers.insert(serial.to_owned(), found);
+    Ok(Some(found))
 }
 
 async fn site_reseller(tx: &DatabaseTransaction, site_id: i64) -> Result<i64, DbErr> {
@@ -854,10 +877,13 @@ impl Deferred {
         self,
         tx: &DatabaseTransaction,
         updates: impl Iterator<Item = &'a PrinterUpdate>,
+        clock: &mut StageClock,
     ) -> Result<(), DbErr> {
         let updates: Vec<&PrinterUpdate> = updates.collect();
         crate::billing::add_jobs_to_rollups(tx, &self.jobs, &updates).await?;
+        clock.lap("rollups");
         store::insert_jobs(tx, self.jobs).await?;
+        clock.lap("jobs");
         insert_chunked::<counter_reading::Entity, _>(tx, self.readings).await?;
         for (upload_id, printer_id, mut row) in self.anomalies {
             let reading: Option<i64> = counter_reading::Entity::find()
@@ -878,10 +904,13 @@ impl Deferred {
                 .exec_without_returning(tx)
                 .await?;
         }
+        clock.lap("readings");
         insert_chunked::<status_snapshot::Entity, _>(tx, self.snapshots).await?;
+        clock.lap("snapshots");
         for (_, row) in self.printers {
             row.update(tx).await?;
         }
+        clock.lap("printers");
         for (id, at) in self.credentials {
             credential::ActiveModel {
                 id: Set(id),
@@ -891,7 +920,29 @@ impl Deferred {
             .update(tx)
             .await?;
         }
+        clock.lap("credentials");
         Ok(())
+    }
+}
+
+/// Times the stages of a batch into [`crate::metrics::INGEST_STAGE_SECONDS`]:
+/// each lap records the time since the previous one under its stage name.
+struct StageClock {
+    last: std::time::Instant,
+}
+
+impl StageClock {
+    fn start() -> Self {
+        Self {
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn lap(&mut self, stage: &'static str) {
+        let now = std::time::Instant::now();
+        metrics::histogram!(crate::metrics::INGEST_STAGE_SECONDS, "stage" => stage)
+            .record(now.duration_since(self.last).as_secs_f64());
+        self.last = now;
     }
 }
 
@@ -916,6 +967,8 @@ struct Batch<'a> {
     deferred: &'a mut Deferred,
     /// Alert thresholds per reseller, read once per batch.
     thresholds: &'a mut HashMap<i64, rules::AlertThresholds>,
+    /// The open alerts the batch works on.
+    alerts: &'a mut alerts::AlertBatch,
 }
 
 /// Store one upload inside the batch transaction (rows that need no id
@@ -1212,7 +1265,7 @@ async fn store_one(
             site_id: printer.site_id,
             reseller_id: printer.reseller_id,
         };
-        events.extend(alerts::apply(tx, &owner, &evaluation, up.received_at).await?);
+        events.extend(alerts::apply(tx, batch.alerts, &owner, &evaluation, up.received_at).await?);
 
         if report.config.is_some() || report.status.is_some() {
             batch.deferred.snapshots.push(status_snapshot::ActiveModel {
@@ -1261,6 +1314,7 @@ async fn store_one(
         events.extend(
             alerts::collector_seen(
                 tx,
+                batch.alerts,
                 up.sender.credential_id,
                 up.sender.site_id,
                 up.sender.reseller_id,
@@ -1357,6 +1411,142 @@ mod tests {
             credential_id: cred.id,
         };
         VerifiedUpload::new(header, payload, "ab".repeat(32), 100, sender, Utc::now())
+    }
+
+    /// One batch carries four uploads of a printer: an alert is raised, seen
+    /// again, changes severity, then is gone from a full status report. The
+    /// batch holds the alert in memory and writes its row once: the stored
+    /// row and the events are what four batches of one upload each give.
+    #[actix_rt::test]
+    async fn an_alert_raised_refreshed_changed_and_cleared_in_one_batch() {
+        use ppu_entities::{alert, alert_event};
+        use ppu_protocol::model::{DeviceAlert, Severity};
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        ppu_migration::Migrator::up(&db.write, None).await.unwrap();
+        let first = upload_for(&db, "BATCH-1").await;
+        let t0 = Utc::now();
+        let uploads: Vec<VerifiedUpload> = [
+            Some((Severity::Warning, "paper low")),
+            Some((Severity::Warning, "paper low again")),
+            Some((Severity::Critical, "paper out")),
+            None,
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, alert)| {
+            let at = t0 + chrono::Duration::seconds(i as i64);
+            let mut payload = first.payload.clone();
+            payload.batch_id = Uuid::new_v4();
+            let report = &mut payload.printers[0];
+            report.collected_at = at;
+            report.alerts = alert
+                .map(|(severity, message)| DeviceAlert {
+                    code: "media:1".into(),
+                    severity,
+                    message: message.into(),
+                    detected_at: at,
+                    active: true,
+                    during_boot: false,
+                })
+                .into_iter()
+                .collect();
+            let header = Header::new(SenderKind::Collector, "col-doubt", at);
+            VerifiedUpload::new(
+                header,
+                payload,
+                format!("{i:064x}"),
+                100,
+                first.sender.clone(),
+                at,
+            )
+        })
+        .collect();
+        let (_tx, rx) = mpsc::channel(1);
+        let mut writer = Writer::new(db.clone(), rx, Recorder::default(), AlertBus::new(16), 8);
+        let refs: Vec<&VerifiedUpload> = uploads.iter().collect();
+        let results = writer.store_batch(&refs).await.expect("stored");
+        let kinds: Vec<(String, String, i64)> = results
+            .iter()
+            .flat_map(|r| r.as_ref().expect("accepted").events.iter())
+            .map(|e| {
+                (
+                    e.kind.clone(),
+                    e.alert.severity.as_str().to_owned(),
+                    e.alert.occurrences,
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("raised".to_owned(), "warning".to_owned(), 1),
+                ("updated".to_owned(), "critical".to_owned(), 3),
+                ("cleared".to_owned(), "critical".to_owned(), 3),
+            ]
+        );
+
+        let rows = alert::Entity::find().all(&db.read).await.unwrap();
+        assert_eq!(rows.len(), 1, "one alert row");
+        let row = &rows[0];
+        assert_eq!(row.state, alerts::state::CLEARED);
+        assert_eq!(row.occurrences, 3, "every report of it counted once");
+        assert_eq!(row.severity, "critical");
+        assert_eq!(row.message, "paper out");
+        assert_eq!(row.cleared_by.as_deref(), Some("auto"));
+        assert_eq!(
+            row.last_seen.timestamp_millis(),
+            (t0 + chrono::Duration::seconds(2)).timestamp_millis(),
+            "last seen in the third upload"
+        );
+
+        // The stored events read back as they were pushed, ids included.
+        let pushed: Vec<AlertEvent> = results
+            .into_iter()
+            .flat_map(|r| r.unwrap().events)
+            .collect();
+        let stored: Vec<AlertEvent> = alert_event::Entity::find()
+            .order_by_asc(alert_event::Column::Id)
+            .all(&db.read)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| alerts::stored_event(r).expect("an event"))
+            .collect();
+        assert_eq!(stored, pushed);
+        assert!(stored.windows(2).all(|w| w[0].event_id < w[1].event_id));
+
+        // The next batch reads the printer's open alerts up front (its
+        // printer is cached now): the cleared one is not among them, so the
+        // same code raises a new alert, and a second report refreshes it.
+        let again: Vec<VerifiedUpload> = (0..2)
+            .map(|i| {
+                let mut u = uploads[i].clone();
+                u.payload.batch_id = Uuid::new_v4();
+                u.header = Header::new(SenderKind::Collector, "col-doubt", t0);
+                u.envelope_sha256 = format!("{:064x}", 100 + i);
+                u
+            })
+            .collect();
+        assert!(writer.caches.printers.contains_key("BATCH-1"));
+        let refs: Vec<&VerifiedUpload> = again.iter().collect();
+        let results = writer.store_batch(&refs).await.expect("stored");
+        let kinds: Vec<String> = results
+            .iter()
+            .flat_map(|r| r.as_ref().unwrap().events.iter().map(|e| e.kind.clone()))
+            .collect();
+        assert_eq!(kinds, ["raised"]);
+        let open: Vec<alert::Model> = alert::Entity::find()
+            .filter(alert::Column::State.ne(alerts::state::CLEARED))
+            .all(&db.read)
+            .await
+            .unwrap();
+        assert_eq!(open.len(), 1);
+        assert_ne!(open[0].id, row.id, "a new alert");
+        assert_eq!(open[0].occurrences, 2);
+        assert_eq!(open[0].message, "paper low again");
     }
 
     /// The connection breaks after the database committed and before it said

@@ -2,6 +2,10 @@
 
 /// Histogram: seconds to store and commit one ingest batch.
 pub const INGEST_COMMIT_SECONDS: &str = "ppu_ingest_commit_duration_seconds";
+/// Histogram: seconds one ingest batch spent in each stage of the writer
+/// (`stage` label: begin, lookup, uploads, rollups, jobs, readings,
+/// snapshots, printers, credentials, commit, dispatch).
+pub const INGEST_STAGE_SECONDS: &str = "ppu_ingest_stage_duration_seconds";
 /// Gauge: live actors by kind (`kind` label).
 pub const ACTORS_LIVE: &str = "ppu_actors_live";
 /// Counter: snapshots saved, by outcome (`outcome` label: ok, error).
@@ -141,6 +145,11 @@ pub fn describe() {
         INGEST_COMMIT_SECONDS,
         metrics::Unit::Seconds,
         "time to store and commit one ingest batch"
+    );
+    metrics::describe_histogram!(
+        INGEST_STAGE_SECONDS,
+        metrics::Unit::Seconds,
+        "time one ingest batch spent in each stage of the writer, by stage"
     );
     metrics::describe_counter!(
         ALERT_EVENTS_TOTAL,

@@ -47,6 +47,7 @@ impl Db {
             let read = Database::connect(sqlite_options(url, 4, READ_CACHE_KIB)).await?;
             Ok(Self { write, read })
         } else {
+            let url = postgres_url(url);
             let mut opts = ConnectOptions::new(url);
             opts.max_connections(16)
                 .min_connections(1)
@@ -88,6 +89,36 @@ impl Db {
             .await
             .unwrap_or(false)
     }
+}
+
+/// A PostgreSQL URL as the hub connects with it: a server on the loopback
+/// interface with no `sslmode` given is reached without TLS
+/// (`sslmode=disable`). TLS there protects nothing, and on loopback (a
+/// 64 KiB segment size) a statement larger than the server's receive window
+/// stalls about 40 ms per window while the server's window update waits:
+/// measured, it halved ingest on PostgreSQL (BENCHMARKS.md). An explicit
+/// `sslmode` is kept as written.
+pub fn postgres_url(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let loopback = match parsed.host() {
+        // `postgres:` is not a special scheme: an IPv4 host stays a domain.
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let has_sslmode = parsed.query_pairs().any(|(k, _)| k == "sslmode");
+    if !loopback || has_sslmode {
+        return url.to_owned();
+    }
+    parsed.query_pairs_mut().append_pair("sslmode", "disable");
+    parsed.into()
 }
 
 /// How long [`Db::ping`] waits for the database.
@@ -308,10 +339,17 @@ pub async fn scratch_postgres_database(
     admin
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await?;
+    // The same server and options (`?sslmode=...`), the new database.
+    let (base, options) = base.split_once('?').unwrap_or((base, ""));
     let (server, _) = base
         .rsplit_once('/')
         .ok_or_else(|| DbErr::Custom(format!("database URL without a path: {base}")))?;
-    Ok((format!("{server}/{name}"), name))
+    let options = if options.is_empty() {
+        String::new()
+    } else {
+        format!("?{options}")
+    };
+    Ok((format!("{server}/{name}{options}"), name))
 }
 
 /// Insert job rows in chunks that stay under SQLite's bound-parameter limit.
@@ -562,6 +600,37 @@ mod tests {
     use super::*;
     use crate::printer::PrinterState;
     use ppu_protocol::model::{LifetimeCounters, PrinterStatus};
+
+    #[test]
+    fn loopback_postgres_goes_without_tls_unless_told() {
+        for (given, used) in [
+            (
+                "postgres://postgres@127.0.0.1:5432/test",
+                "postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
+            ),
+            (
+                "postgres://u:p@localhost/db?application_name=hub",
+                "postgres://u:p@localhost/db?application_name=hub&sslmode=disable",
+            ),
+            (
+                "postgres://u@[::1]:5433/db",
+                "postgres://u@[::1]:5433/db?sslmode=disable",
+            ),
+            // As written: an explicit mode, a remote server, no host at all.
+            (
+                "postgres://u@127.0.0.1/db?sslmode=require",
+                "postgres://u@127.0.0.1/db?sslmode=require",
+            ),
+            (
+                "postgres://u@db.example.net/db",
+                "postgres://u@db.example.net/db",
+            ),
+            ("postgres://u@10.0.0.5/db", "postgres://u@10.0.0.5/db"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(postgres_url(given), used, "{given}");
+        }
+    }
 
     fn row(state: serde_json::Value, packed: Option<Vec<u8>>) -> actor_snapshot::Model {
         actor_snapshot::Model {

@@ -85,7 +85,15 @@ impl Dispatcher {
                 tracing::warn!(error = %e, "webhook delivery pass failed");
             }
             tokio::select! {
-                _ = wake.recv() => {}
+                _ = wake.recv() => {
+                    // One pass covers every event published so far: a batch
+                    // of uploads raising many alerts wakes it once, not once each.
+                    while !matches!(
+                        wake.try_recv(),
+                        Err(tokio::sync::broadcast::error::TryRecvError::Empty
+                            | tokio::sync::broadcast::error::TryRecvError::Closed)
+                    ) {}
+                }
                 _ = tokio::time::sleep(self.tick) => {}
             }
         }
@@ -185,7 +193,11 @@ impl Dispatcher {
         hook: &webhook::Model,
         event: &alert_event::Model,
     ) -> Result<u16, (Option<u16>, String)> {
-        let body = serde_json::to_vec(&event.event).unwrap_or_default();
+        let body = match ppu_actors::alerts::stored_event(event) {
+            Some(e) => serde_json::to_vec(&e),
+            None => serde_json::to_vec(&event.event),
+        }
+        .unwrap_or_default();
         let ts = Utc::now().timestamp();
         let res = self
             .client

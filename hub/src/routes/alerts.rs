@@ -494,7 +494,7 @@ async fn replay(
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|r| serde_json::from_value::<AlertEvent>(r.event).ok())
+        .filter_map(|r| ppu_actors::alerts::stored_event(&r))
         .filter(|e| filter.matches(&e.alert))
         .collect())
 }

@@ -15,6 +15,7 @@
 //!
 //! `scripts/bench.sh` is the one documented command; it runs every scenario.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -277,6 +278,38 @@ fn hub_histogram(name: &str) -> Vec<(f64, u64)> {
     buckets
 }
 
+/// Seconds recorded so far in each stage of the ingest writer
+/// (`ppu_ingest_stage_duration_seconds_sum` by `stage`).
+fn writer_stage_seconds() -> BTreeMap<String, f64> {
+    let text = ppu_hub::metrics::install().render();
+    let prefix = format!(
+        "{}_sum{{stage=\"",
+        ppu_actors::metrics::INGEST_STAGE_SECONDS
+    );
+    text.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter_map(|l| {
+            let (stage, rest) = l.split_once('"')?;
+            Some((stage.to_owned(), rest.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The writer's time per stage between two readings of
+/// [`writer_stage_seconds`], as a share of `window` (a sum near 1 means the
+/// writer was busy all the time: it is what limits ingest).
+fn writer_profile(before: &BTreeMap<String, f64>, window: Duration) -> (f64, Value) {
+    let after = writer_stage_seconds();
+    let mut shares = serde_json::Map::new();
+    let mut busy = 0.0;
+    for (stage, s) in &after {
+        let spent = s - before.get(stage).copied().unwrap_or(0.0);
+        busy += spent;
+        shares.insert(stage.clone(), json!(round(spent / window.as_secs_f64(), 3)));
+    }
+    (round(busy / window.as_secs_f64(), 3), Value::Object(shares))
+}
+
 /// Observations between two readings of [`hub_histogram`]: their count and
 /// the upper bounds (ms) of the buckets holding the 50th and 99th percentile.
 fn histogram_window(before: &[(f64, u64)], after: &[(f64, u64)]) -> (u64, f64, f64) {
@@ -353,9 +386,13 @@ async fn drop_backend(backend: &Backend) {
     }
 }
 
-/// Log the hub the way production does (`info,sqlx=warn,sea_orm=warn`), into a file.
+/// Log the hub the way production does (`info,sqlx=warn,sea_orm=warn`, or
+/// `RUST_LOG`), into a file: `PPU_BENCH_HUB_LOG` if set (kept), else one in
+/// the run's temporary directory.
 fn init_logs(dir: &Path) {
-    let Ok(file) = std::fs::File::create(dir.join("hub.log")) else {
+    let path =
+        std::env::var_os("PPU_BENCH_HUB_LOG").map_or_else(|| dir.join("hub.log"), PathBuf::from);
+    let Ok(file) = std::fs::File::create(path) else {
         return;
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -1011,12 +1048,14 @@ async fn ingest_run(
             total_jobs as f64 / n_uploads.max(1) as f64
         ));
 
+        let stages_before = writer_stage_seconds();
         let r = run_uploads(rt, &client, hub.url("/api/v1/ingest"), tasks, Some(window)).await?;
         ensure!(r.ok > 0, "no upload stored: {r:?}");
+        let (writer_busy, writer_stages) = writer_profile(&stages_before, r.elapsed);
         let uploads_s = r.per_s(r.ok);
         let jobs_s = r.per_s(r.jobs);
         progress(format!(
-            "{label}/{mix_name}: {uploads_s:.0} uploads/s, {jobs_s:.0} job records/s ({} ok, {} busy, {} errors in {:.1}s)",
+            "{label}/{mix_name}: {uploads_s:.0} uploads/s, {jobs_s:.0} job records/s ({} ok, {} busy, {} errors in {:.1}s); writer busy {writer_busy}: {writer_stages}",
             r.ok,
             r.busy,
             r.errors,
@@ -1048,6 +1087,7 @@ async fn ingest_run(
             "window_s": round(r.elapsed.as_secs_f64(), 2), "concurrency": conc,
             "reports_per_upload": per_upload_reports,
             "mean_envelope_bytes": bytes / n_uploads.max(1),
+            "writer": {"busy_share": writer_busy, "stage_shares": writer_stages},
         }));
         if let Some((rows_s, rows_per_tx)) = storage {
             emit(json!({
