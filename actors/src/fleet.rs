@@ -671,10 +671,22 @@ impl Fleet {
 
 impl Dispatch for Fleet {
     async fn dispatch(&self, mut updates: Vec<PrinterUpdate>) {
-        // Within an upload, printers in id order: the order of the watermark.
+        // Each printer's updates in the order given (a stable sort), one
+        // after the other; the printers at the same time, so a batch waits
+        // for its slowest actor, not for the sum of them.
         updates.sort_by_key(|u| u.printer.id);
+        let mut per_printer: Vec<Vec<PrinterUpdate>> = Vec::new();
         for u in updates {
-            self.send_printer(u).await;
+            match per_printer.last_mut() {
+                Some(group) if group[0].printer.id == u.printer.id => group.push(u),
+                _ => per_printer.push(vec![u]),
+            }
         }
+        futures_util::future::join_all(per_printer.into_iter().map(|group| async move {
+            for u in group {
+                self.send_printer(u).await;
+            }
+        }))
+        .await;
     }
 }

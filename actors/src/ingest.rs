@@ -207,7 +207,8 @@ pub struct IngestRequest {
 
 /// Dispatches committed updates to the actors; implemented by the fleet.
 pub trait Dispatch: Send + 'static {
-    /// Apply the updates of one committed upload, in order. Returns when applied.
+    /// Apply committed updates: those of one printer in the order given
+    /// (upload order). Returns when all are applied.
     fn dispatch(&self, updates: Vec<PrinterUpdate>)
     -> impl std::future::Future<Output = ()> + Send;
 }
@@ -582,6 +583,10 @@ impl<D: Dispatch> Writer<D> {
                 self.bus.publish(stored.events.clone());
             }
         }
+        // The batch's updates reach the actors together, then every upload
+        // is answered.
+        let mut updates = Vec::new();
+        let mut answers = Vec::with_capacity(batch.len());
         for (req, result) in batch.into_iter().zip(results) {
             match result {
                 Ok(stored) => {
@@ -597,15 +602,17 @@ impl<D: Dispatch> Writer<D> {
                             stored.response.accepted.printers,
                         );
                     }
-                    if !stored.updates.is_empty() {
-                        self.dispatch.dispatch(stored.updates).await;
-                    }
-                    let _ = req.reply.send(Ok(stored.response));
+                    updates.extend(stored.updates);
+                    answers.push((req.reply, Ok(stored.response)));
                 }
-                Err(e) => {
-                    let _ = req.reply.send(Err(e));
-                }
+                Err(e) => answers.push((req.reply, Err(e))),
             }
+        }
+        if !updates.is_empty() {
+            self.dispatch.dispatch(updates).await;
+        }
+        for (reply, answer) in answers {
+            let _ = reply.send(answer);
         }
     }
 
@@ -667,6 +674,7 @@ impl<D: Dispatch> Writer<D> {
             .filter_map(|r| self.caches.printers.get(r.serial_number.trim()))
             .map(|p| p.id);
         alert_batch.preload(&tx, cached).await?;
+        let mut upload_ids = store::reserve_ids(&tx, "uploads", uploads.len()).await?;
         clock.lap("lookup");
         let mut deferred = Deferred::default();
         let mut thresholds = HashMap::new();
@@ -679,6 +687,7 @@ impl<D: Dispatch> Writer<D> {
                 deferred: &mut deferred,
                 thresholds: &mut thresholds,
                 alerts: &mut alert_batch,
+                upload_ids: &mut upload_ids,
             };
             results.push(store_one(&tx, &mut batch, up).await?);
         }
@@ -857,6 +866,8 @@ impl Known {
 /// multi-row statement per table and chunk.
 #[derive(Debug, Default)]
 struct Deferred {
+    /// Ledger rows, their ids reserved.
+    uploads: Vec<upload::ActiveModel>,
     jobs: Vec<ppu_entities::job::ActiveModel>,
     readings: Vec<counter_reading::ActiveModel>,
     /// Counter regressions: (upload id, printer id, the anomaly row without its reading id).
@@ -880,6 +891,8 @@ impl Deferred {
         clock: &mut StageClock,
     ) -> Result<(), DbErr> {
         let updates: Vec<&PrinterUpdate> = updates.collect();
+        insert_chunked::<upload::Entity, _>(tx, self.uploads).await?;
+        clock.lap("ledger");
         crate::billing::add_jobs_to_rollups(tx, &self.jobs, &updates).await?;
         clock.lap("rollups");
         store::insert_jobs(tx, self.jobs).await?;
@@ -969,6 +982,8 @@ struct Batch<'a> {
     thresholds: &'a mut HashMap<i64, rules::AlertThresholds>,
     /// The open alerts the batch works on.
     alerts: &'a mut alerts::AlertBatch,
+    /// Ledger ids reserved for the batch, ascending: one per stored upload.
+    upload_ids: &'a mut std::collections::VecDeque<i64>,
 }
 
 /// Store one upload inside the batch transaction (rows that need no id
@@ -1150,10 +1165,15 @@ async fn store_one(
         response: Set(store::to_json(&response)),
         ..Default::default()
     };
-    let upload_id = upload::Entity::insert(ledger)
-        .exec(tx)
-        .await?
-        .last_insert_id;
+    // Its id was reserved with the batch's; the row is written with the
+    // batch's other rows, before any row that refers to it.
+    let upload_id = batch
+        .upload_ids
+        .pop_front()
+        .ok_or_else(|| DbErr::Custom("more uploads than reserved ledger ids".into()))?;
+    let mut ledger = ledger;
+    ledger.id = Set(upload_id);
+    batch.deferred.uploads.push(ledger);
 
     // 7. Records per accepted printer.
     let thresholds = if accepted_reports.is_empty() {

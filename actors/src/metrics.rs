@@ -3,8 +3,8 @@
 /// Histogram: seconds to store and commit one ingest batch.
 pub const INGEST_COMMIT_SECONDS: &str = "ppu_ingest_commit_duration_seconds";
 /// Histogram: seconds one ingest batch spent in each stage of the writer
-/// (`stage` label: begin, lookup, uploads, rollups, jobs, readings,
-/// snapshots, printers, credentials, commit, dispatch).
+/// (`stage` label: begin, lookup, uploads, alerts, ledger, rollups, jobs,
+/// readings, snapshots, printers, credentials, commit, dispatch).
 pub const INGEST_STAGE_SECONDS: &str = "ppu_ingest_stage_duration_seconds";
 /// Gauge: live actors by kind (`kind` label).
 pub const ACTORS_LIVE: &str = "ppu_actors_live";

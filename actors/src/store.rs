@@ -352,6 +352,61 @@ pub async fn scratch_postgres_database(
     Ok((format!("{server}/{name}{options}"), name))
 }
 
+/// Reserve `n` ids of `table`'s auto-increment primary key `id` for rows
+/// inserted later in the same transaction with their ids given, ascending.
+///
+/// PostgreSQL draws them from the column's sequence (safe beside other
+/// writers; unused ids are gaps, as after any rollback). SQLite has one
+/// writer and the transaction holds its write lock (`Db::begin_write`), so
+/// the ids after the highest one ever given are free until it commits.
+pub async fn reserve_ids(
+    tx: &DatabaseTransaction,
+    table: &str,
+    n: usize,
+) -> Result<std::collections::VecDeque<i64>, DbErr> {
+    let backend = tx.get_database_backend();
+    if n == 0 {
+        return Ok(Default::default());
+    }
+    let ids = match backend {
+        DbBackend::Postgres => {
+            let rows = tx
+                .query_all_raw(Statement::from_sql_and_values(
+                    backend,
+                    format!(
+                        "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id \
+                         FROM generate_series(1, $1)"
+                    ),
+                    [i64::try_from(n).unwrap_or(i64::MAX).into()],
+                ))
+                .await?;
+            let mut ids = rows
+                .iter()
+                .map(|r| r.try_get::<i64>("", "id"))
+                .collect::<Result<Vec<_>, _>>()?;
+            ids.sort_unstable();
+            ids
+        }
+        _ => {
+            let row = tx
+                .query_one_raw(Statement::from_string(
+                    backend,
+                    format!(
+                        "SELECT MAX(COALESCE((SELECT MAX(id) FROM {table}), 0), \
+                         COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0)) AS last"
+                    ),
+                ))
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound(format!("the last id of {table}")))?;
+            let last: i64 = row.try_get("", "last")?;
+            (1..=i64::try_from(n).unwrap_or(i64::MAX))
+                .map(|k| last + k)
+                .collect()
+        }
+    };
+    Ok(ids.into())
+}
+
 /// Insert job rows in chunks that stay under SQLite's bound-parameter limit.
 pub async fn insert_jobs<C: ConnectionTrait>(
     db: &C,
