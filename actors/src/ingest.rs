@@ -16,16 +16,16 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use ppu_entities::{anomaly, counter_reading, credential, printer, site, status_snapshot, upload};
+use ppu_entities::{anomaly, counter_reading, printer, site, status_snapshot, upload};
 use ppu_protocol::api::{IngestResponse, RecordCounts, RejectedPrinter};
 use ppu_protocol::envelope::{Header, SenderKind};
 use ppu_protocol::model::{
     DeviceAlert, LifetimeCounters, Payload, PrinterConfig, PrinterStatus, Timestamp,
 };
-use sea_orm::ActiveValue::Set;
+use sea_orm::ActiveValue::{self, Set};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -920,19 +920,64 @@ impl Deferred {
         clock.lap("readings");
         insert_chunked::<status_snapshot::Entity, _>(tx, self.snapshots).await?;
         clock.lap("snapshots");
-        for (_, row) in self.printers {
-            row.update(tx).await?;
-        }
+        let printers: Vec<Vec<sea_orm::Value>> = self
+            .printers
+            .into_values()
+            .map(|p| {
+                let text = |v: ActiveValue<Option<String>>| match v {
+                    ActiveValue::Set(v) => v.into(),
+                    _ => Option::<String>::None.into(),
+                };
+                vec![
+                    p.id.unwrap().into(),
+                    p.last_upload_at.unwrap().into(),
+                    text(p.product_number),
+                    text(p.product_name),
+                    text(p.firmware_version),
+                ]
+            })
+            .collect();
+        store::update_from_values(
+            tx,
+            "printers",
+            &[
+                ("id", "bigint", None),
+                ("last_upload_at", "timestamptz", Some("v.last_upload_at")),
+                (
+                    "product_number",
+                    "text",
+                    Some("COALESCE(v.product_number, printers.product_number)"),
+                ),
+                (
+                    "product_name",
+                    "text",
+                    Some("COALESCE(v.product_name, printers.product_name)"),
+                ),
+                (
+                    "firmware_version",
+                    "text",
+                    Some("COALESCE(v.firmware_version, printers.firmware_version)"),
+                ),
+            ],
+            printers,
+        )
+        .await?;
         clock.lap("printers");
-        for (id, at) in self.credentials {
-            credential::ActiveModel {
-                id: Set(id),
-                last_used_at: Set(Some(at)),
-                ..Default::default()
-            }
-            .update(tx)
-            .await?;
-        }
+        let credentials = self
+            .credentials
+            .into_iter()
+            .map(|(id, at)| vec![id.into(), at.into()])
+            .collect();
+        store::update_from_values(
+            tx,
+            "credentials",
+            &[
+                ("id", "bigint", None),
+                ("last_used_at", "timestamptz", Some("v.last_used_at")),
+            ],
+            credentials,
+        )
+        .await?;
         clock.lap("credentials");
         Ok(())
     }
@@ -1362,9 +1407,10 @@ async fn store_one(
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use ppu_entities::{reseller, site};
+    use ppu_entities::{credential, reseller, site};
     use ppu_migration::MigratorTrait;
     use ppu_protocol::model::{PrinterReport, PrinterStatus, UploadTrigger};
+    use sea_orm::ActiveModelTrait;
 
     use super::*;
 
@@ -1506,6 +1552,28 @@ mod tests {
                 ("updated".to_owned(), "critical".to_owned(), 3),
                 ("cleared".to_owned(), "critical".to_owned(), 3),
             ]
+        );
+
+        // The batch's printer and credential rows, written once each.
+        let p = printer::Entity::find()
+            .filter(printer::Column::SerialNumber.eq("BATCH-1"))
+            .one(&db.read)
+            .await
+            .unwrap()
+            .unwrap();
+        let last = t0 + chrono::Duration::seconds(3);
+        assert_eq!(
+            p.last_upload_at.map(|t| t.timestamp_millis()),
+            Some(last.timestamp_millis())
+        );
+        let c = credential::Entity::find_by_id(first.sender.credential_id)
+            .one(&db.read)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            c.last_used_at.map(|t| t.timestamp_millis()),
+            Some(last.timestamp_millis())
         );
 
         let rows = alert::Entity::find().all(&db.read).await.unwrap();

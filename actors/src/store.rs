@@ -407,6 +407,58 @@ pub async fn reserve_ids(
     Ok(ids.into())
 }
 
+/// Update many rows of `table` by id in a few statements:
+/// `WITH v(cols) AS (VALUES ...) UPDATE table SET col = expr FROM v WHERE
+/// table.id = v.id`. `cols` are (name, PostgreSQL type, the value to set, or
+/// `None` for the key, which comes first); each row of `rows` holds a value
+/// per column, in that order. An empty `rows` writes nothing.
+pub async fn update_from_values(
+    tx: &DatabaseTransaction,
+    table: &str,
+    cols: &[(&str, &str, Option<&str>)],
+    rows: Vec<Vec<sea_orm::Value>>,
+) -> Result<(), DbErr> {
+    let backend = tx.get_database_backend();
+    let names: Vec<&str> = cols.iter().map(|c| c.0).collect();
+    let key = names[0];
+    let set: Vec<String> = cols
+        .iter()
+        .filter_map(|(name, _, expr)| expr.map(|e| format!("{name} = {e}")))
+        .collect();
+    // Well inside SQLite's 32,766 bound values and PostgreSQL's 65,535.
+    let per_statement = (30_000 / cols.len()).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<sea_orm::Value>> = rows.by_ref().take(per_statement).collect();
+        let mut values = Vec::with_capacity(chunk.len() * cols.len());
+        let mut tuples = Vec::with_capacity(chunk.len());
+        for (r, row) in chunk.into_iter().enumerate() {
+            let params: Vec<String> = cols
+                .iter()
+                .enumerate()
+                .map(|(c, (_, ty, _))| match backend {
+                    // The first row's casts type the VALUES columns.
+                    DbBackend::Postgres if r == 0 => format!("${}::{ty}", values.len() + c + 1),
+                    DbBackend::Postgres => format!("${}", values.len() + c + 1),
+                    _ => "?".to_owned(),
+                })
+                .collect();
+            tuples.push(format!("({})", params.join(", ")));
+            values.extend(row);
+        }
+        let sql = format!(
+            "WITH v({cols}) AS (VALUES {tuples}) UPDATE {table} SET {set} FROM v \
+             WHERE {table}.{key} = v.{key}",
+            cols = names.join(", "),
+            tuples = tuples.join(", "),
+            set = set.join(", "),
+        );
+        tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+    }
+    Ok(())
+}
+
 /// Insert job rows in chunks that stay under SQLite's bound-parameter limit.
 pub async fn insert_jobs<C: ConnectionTrait>(
     db: &C,

@@ -112,8 +112,14 @@ struct Acc {
 /// comparisons), then sorted once into key order for the upserts.
 #[derive(Debug, Default)]
 struct Pending {
-    rows: HashMap<Key, Acc>,
+    rows: HashMap<Key, Acc, FastHash>,
 }
+
+/// A fast hasher for the in-memory folds of one batch: foldhash, seeded per
+/// process (a batch holds at most a few thousand keys, so even a sender
+/// choosing its dimension strings cannot make a long probe chain matter;
+/// SipHash took about a tenth of the writer's time here).
+type FastHash = foldhash::fast::RandomState;
 
 impl Pending {
     /// The rows in key order, ink colors in name order: the order the
@@ -131,7 +137,7 @@ impl Pending {
 /// not per job.
 #[derive(Debug, Default)]
 struct Fold {
-    cells: HashMap<(PrinterRef, Basis, NaiveDate, Dims), Cell>,
+    cells: HashMap<(PrinterRef, Basis, NaiveDate, Dims), Cell, FastHash>,
 }
 
 impl Fold {
