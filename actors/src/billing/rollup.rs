@@ -359,7 +359,7 @@ fn i(v: u64) -> i64 {
 /// Rows per statement: far below SQLite's bound-parameter limit.
 const CHUNK: usize = 200;
 
-fn adding(cols: &[&'static str]) -> OnConflict {
+fn adding(cols: &[&'static str], pg: bool) -> OnConflict {
     OnConflict::columns(KEY_COLUMNS.iter().map(|c| Alias::new(*c)))
         .values(
             cols.iter()
@@ -369,31 +369,9 @@ fn adding(cols: &[&'static str]) -> OnConflict {
                         Expr::cust(format!("{ROLLUPS}.{c} + excluded.{c}")),
                     )
                 })
-                .chain([(Alias::new("ink"), Expr::cust(ink_merge(false)))]),
+                .chain([(Alias::new("ink"), Expr::cust(ink_merge(pg)))]),
         )
         .to_owned()
-}
-
-/// PostgreSQL types of the key columns (for `jsonb_to_recordset`), in [`KEY_COLUMNS`] order.
-const KEY_TYPES: [&str; 11] = [
-    "bigint", "text", "text", "text", "date", "bigint", "bigint", "text", "text", "text", "text",
-];
-
-/// The key as JSON values, in [`KEY_COLUMNS`] order.
-fn key_json(k: &Key) -> [serde_json::Value; 11] {
-    [
-        k.printer_id.into(),
-        k.level.as_str().into(),
-        k.basis.into(),
-        k.grain.as_str().into(),
-        k.bucket.to_string().into(),
-        k.site_id.into(),
-        k.reseller_id.into(),
-        k.dims.media_type.as_str().into(),
-        k.dims.category.as_str().into(),
-        k.dims.account_id.as_str().into(),
-        k.dims.project_id.as_str().into(),
-    ]
 }
 
 /// The upsert's `SET` for the ink column: the stored colors and the new
@@ -437,47 +415,6 @@ fn ink_json(acc: &Acc) -> serde_json::Value {
     )
 }
 
-/// PostgreSQL: the whole upsert as one statement of constant text with a
-/// single `jsonb` parameter (`jsonb_to_recordset`), instead of multi-row
-/// `VALUES` with thousands of parameters whose text changes with the row
-/// count. PostgreSQL then plans it once per connection (sqlx caches the
-/// prepared statement), where the `VALUES` form was parsed and planned per
-/// statement and dominated the writer's transaction time.
-async fn upsert_json<C: ConnectionTrait>(
-    db: &C,
-    columns: &[(&str, &str)],
-    added: &[&str],
-    rows: Vec<serde_json::Value>,
-) -> Result<(), DbErr> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
-    let typed: Vec<String> = columns.iter().map(|(c, t)| format!("{c} {t}")).collect();
-    let sets: Vec<String> = added
-        .iter()
-        .map(|c| format!("{c} = {ROLLUPS}.{c} + excluded.{c}"))
-        .chain([format!("ink = {}", ink_merge(true))])
-        .collect();
-    let sql = format!(
-        "INSERT INTO {ROLLUPS} ({cols}) SELECT {cols} FROM jsonb_to_recordset($1::jsonb) AS x({typed}) \
-         ON CONFLICT ({key}) DO UPDATE SET {sets}",
-        cols = names.join(", "),
-        typed = typed.join(", "),
-        key = KEY_COLUMNS.join(", "),
-        sets = sets.join(", "),
-    );
-    db.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        sql,
-        [sea_orm::Value::Json(Some(Box::new(
-            serde_json::Value::Array(rows),
-        )))],
-    ))
-    .await?;
-    Ok(())
-}
-
 /// Upsert a batch's rows: each key once, its measures added and its ink
 /// merged by color.
 async fn upsert_rows<C: ConnectionTrait>(db: &C, rows: &[(Key, Acc)]) -> Result<(), DbErr> {
@@ -486,30 +423,10 @@ async fn upsert_rows<C: ConnectionTrait>(db: &C, rows: &[(Key, Acc)]) -> Result<
         .iter()
         .map(|(c, _)| *c)
         .collect();
-    if db.get_database_backend() == DbBackend::Postgres {
-        let columns: Vec<(&str, &str)> = KEY_COLUMNS
-            .iter()
-            .copied()
-            .zip(KEY_TYPES)
-            .chain(measure_cols.iter().map(|c| (*c, "bigint")))
-            .chain([("ink", "jsonb")])
-            .collect();
-        let json: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(k, acc)| {
-                let mut row = serde_json::Map::new();
-                for (c, v) in KEY_COLUMNS.iter().zip(key_json(k)) {
-                    row.insert((*c).to_owned(), v);
-                }
-                for (c, v) in acc.measures.columns() {
-                    row.insert(c.to_owned(), i(v).into());
-                }
-                row.insert("ink".to_owned(), ink_json(acc));
-                serde_json::Value::Object(row)
-            })
-            .collect();
-        return upsert_json(db, &columns, &measure_cols, json).await;
-    }
+    // Multi-row VALUES on both databases: on PostgreSQL it was faster than
+    // the single-parameter `jsonb_to_recordset` form once the connection
+    // stopped stalling on large statements (BENCHMARKS.md, session 8).
+    let pg = db.get_database_backend() == DbBackend::Postgres;
     for chunk in rows.chunks(CHUNK) {
         let mut q = Query::insert();
         q.into_table(Alias::new(ROLLUPS)).columns(
@@ -522,10 +439,14 @@ async fn upsert_rows<C: ConnectionTrait>(db: &C, rows: &[(Key, Acc)]) -> Result<
         for (k, acc) in chunk {
             let mut values = key_values(k);
             values.extend(acc.measures.columns().iter().map(|(_, v)| Expr::val(i(*v))));
-            values.push(Expr::val(ink_json(acc).to_string()));
+            values.push(if pg {
+                Expr::val(ink_json(acc))
+            } else {
+                Expr::val(ink_json(acc).to_string())
+            });
             q.values_panic(values);
         }
-        q.on_conflict(adding(&measure_cols));
+        q.on_conflict(adding(&measure_cols, pg));
         db.execute(&q).await?;
     }
     Ok(())
