@@ -560,6 +560,10 @@ pub async fn apply<C: ConnectionTrait>(
     let Some(key) = OwnerKey::of(owner) else {
         return Ok(Vec::new());
     };
+    // Clears apply to the alerts open before this evaluation, not to one it
+    // raises itself (a report may carry a code as cleared and as active again).
+    let open_before: std::collections::HashSet<i64> =
+        batch.open_of(db, key).await?.iter().map(|a| a.id).collect();
     let mut events = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for r in &eval.raise {
@@ -597,7 +601,7 @@ pub async fn apply<C: ConnectionTrait>(
     let open = batch.open_of(db, key).await?;
     let (cleared, still_open): (Vec<_>, Vec<_>) = std::mem::take(open)
         .into_iter()
-        .partition(|a| eval.clears(&a.code));
+        .partition(|a| open_before.contains(&a.id) && eval.clears(&a.code));
     *open = still_open;
     for mut a in cleared {
         state::CLEARED.clone_into(&mut a.state);

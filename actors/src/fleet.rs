@@ -671,22 +671,13 @@ impl Fleet {
 
 impl Dispatch for Fleet {
     async fn dispatch(&self, mut updates: Vec<PrinterUpdate>) {
-        // Each printer's updates in the order given (a stable sort), one
-        // after the other; the printers at the same time, so a batch waits
-        // for its slowest actor, not for the sum of them.
-        updates.sort_by_key(|u| u.printer.id);
-        let mut per_printer: Vec<Vec<PrinterUpdate>> = Vec::new();
+        // In record order, (upload id, printer id), one after the other: a
+        // site's and a reseller's watermark is that order, so an update of
+        // one printer must not overtake an earlier one of another printer of
+        // the same site (sending the printers concurrently lost records).
+        updates.sort_by_key(|u| (u.upload_id, u.printer.id));
         for u in updates {
-            match per_printer.last_mut() {
-                Some(group) if group[0].printer.id == u.printer.id => group.push(u),
-                _ => per_printer.push(vec![u]),
-            }
+            self.send_printer(u).await;
         }
-        futures_util::future::join_all(per_printer.into_iter().map(|group| async move {
-            for u in group {
-                self.send_printer(u).await;
-            }
-        }))
-        .await;
     }
 }

@@ -207,8 +207,8 @@ pub struct IngestRequest {
 
 /// Dispatches committed updates to the actors; implemented by the fleet.
 pub trait Dispatch: Send + 'static {
-    /// Apply committed updates: those of one printer in the order given
-    /// (upload order). Returns when all are applied.
+    /// Apply committed updates in record order, (upload id, printer id).
+    /// Returns when all are applied.
     fn dispatch(&self, updates: Vec<PrinterUpdate>)
     -> impl std::future::Future<Output = ()> + Send;
 }
@@ -1635,6 +1635,42 @@ mod tests {
         assert_ne!(open[0].id, row.id, "a new alert");
         assert_eq!(open[0].occurrences, 2);
         assert_eq!(open[0].message, "paper low again");
+    }
+
+    /// A report may carry a code twice: cleared since the last upload and
+    /// active again. The clear applies to what was open before the report,
+    /// so with nothing open the alert is raised and stays open.
+    #[actix_rt::test]
+    async fn a_code_cleared_and_active_again_in_one_report_stays_open() {
+        use ppu_entities::alert;
+        use ppu_protocol::model::{DeviceAlert, Severity};
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        ppu_migration::Migrator::up(&db.write, None).await.unwrap();
+        let mut up = upload_for(&db, "AGAIN-1").await;
+        let at = Utc::now();
+        let entry = |active: bool| DeviceAlert {
+            code: "jam:2".into(),
+            severity: Severity::Major,
+            message: "paper jam".into(),
+            detected_at: at,
+            active,
+            during_boot: false,
+        };
+        up.payload.printers[0].alerts = vec![entry(false), entry(true)];
+        let (_tx, rx) = mpsc::channel(1);
+        let mut writer = Writer::new(db.clone(), rx, Recorder::default(), AlertBus::new(16), 8);
+        let results = writer.store_batch(&[&up]).await.expect("stored");
+        let kinds: Vec<String> = results
+            .iter()
+            .flat_map(|r| r.as_ref().unwrap().events.iter().map(|e| e.kind.clone()))
+            .collect();
+        assert_eq!(kinds, ["raised"]);
+        let rows = alert::Entity::find().all(&db.read).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].state, alerts::state::ACTIVE);
     }
 
     /// The connection breaks after the database committed and before it said
