@@ -172,7 +172,9 @@ pub struct SettingsArgs {
     /// Data directory (SQLite file, generated certificate, admin token).
     #[arg(long, env = "PPU_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Database URL: sqlite://FILE?mode=rwc or postgres://USER@HOST/DB.
+    /// Database URL: sqlite://FILE?mode=rwc or postgres://USER@HOST/DB. A
+    /// PostgreSQL server on loopback with no `sslmode` is reached without TLS;
+    /// for a remote one add `?sslmode=verify-full`.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
     /// PEM certificate chain for HTTPS.
