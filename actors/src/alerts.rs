@@ -16,7 +16,6 @@ use dashmap::DashMap;
 use ppu_entities::{alert, alert_event, alert_setting, credential, printer, site};
 use ppu_protocol::model::Severity;
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     Statement,
@@ -414,8 +413,8 @@ pub struct AlertBatch {
     changed: BTreeMap<i64, alert::Model>,
 }
 
-/// Rows per multi-row statement of [`AlertBatch`] (an alert row has 17 columns).
-const ALERT_CHUNK: usize = 500;
+/// Printers per query of [`AlertBatch::preload`].
+const PRELOAD_CHUNK: usize = 500;
 
 impl AlertBatch {
     /// Read the open alerts of `printers` not read yet, in a few queries.
@@ -430,7 +429,7 @@ impl AlertBatch {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        for chunk in ids.chunks(ALERT_CHUNK) {
+        for chunk in ids.chunks(PRELOAD_CHUNK) {
             for p in chunk {
                 self.open.insert(OwnerKey::Printer(*p), Vec::new());
             }
@@ -471,29 +470,38 @@ impl AlertBatch {
 
     /// Write every changed row, in its final state, in a few statements.
     pub async fn flush<C: ConnectionTrait>(self, db: &C) -> Result<(), DbErr> {
-        let rows: Vec<alert::Model> = self.changed.into_values().collect();
-        for chunk in rows.chunks(ALERT_CHUNK) {
-            let models = chunk
-                .iter()
-                .map(|m| alert::ActiveModel::from(m.clone()).reset_all());
-            alert::Entity::insert_many(models)
-                .on_conflict(
-                    OnConflict::column(alert::Column::Id)
-                        .update_columns([
-                            alert::Column::Severity,
-                            alert::Column::Message,
-                            alert::Column::LastSeen,
-                            alert::Column::Occurrences,
-                            alert::Column::State,
-                            alert::Column::ClearedBy,
-                            alert::Column::ClearedAt,
-                        ])
-                        .to_owned(),
-                )
-                .exec_without_returning(db)
-                .await?;
-        }
-        Ok(())
+        let rows = self
+            .changed
+            .into_values()
+            .map(|m| {
+                vec![
+                    m.id.into(),
+                    m.severity.into(),
+                    m.message.into(),
+                    m.last_seen.into(),
+                    m.occurrences.into(),
+                    m.state.into(),
+                    m.cleared_by.into(),
+                    m.cleared_at.into(),
+                ]
+            })
+            .collect();
+        store::update_from_values(
+            db,
+            "alerts",
+            &[
+                ("id", "bigint", None),
+                ("severity", "text", Some("v.severity")),
+                ("message", "text", Some("v.message")),
+                ("last_seen", "timestamptz", Some("v.last_seen")),
+                ("occurrences", "bigint", Some("v.occurrences")),
+                ("state", "text", Some("v.state")),
+                ("cleared_by", "text", Some("v.cleared_by")),
+                ("cleared_at", "timestamptz", Some("v.cleared_at")),
+            ],
+            rows,
+        )
+        .await
     }
 }
 

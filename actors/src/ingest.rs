@@ -22,7 +22,7 @@ use ppu_protocol::envelope::{Header, SenderKind};
 use ppu_protocol::model::{
     DeviceAlert, LifetimeCounters, Payload, PrinterConfig, PrinterStatus, Timestamp,
 };
-use sea_orm::ActiveValue::{self, Set};
+use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -583,8 +583,8 @@ impl<D: Dispatch> Writer<D> {
                 self.bus.publish(stored.events.clone());
             }
         }
-        // The batch's updates reach the actors together, then every upload
-        // is answered.
+        // The batch's updates reach the actors in one call (in record
+        // order), then every upload is answered.
         let mut updates = Vec::new();
         let mut answers = Vec::with_capacity(batch.len());
         for (req, result) in batch.into_iter().zip(results) {
@@ -874,9 +874,19 @@ struct Deferred {
     anomalies: Vec<(i64, i64, anomaly::ActiveModel)>,
     snapshots: Vec<status_snapshot::ActiveModel>,
     /// The last change per printer (last upload time, identity from its configuration).
-    printers: BTreeMap<i64, printer::ActiveModel>,
+    printers: BTreeMap<i64, PrinterTouch>,
     /// When each credential was last used.
     credentials: BTreeMap<i64, DateTime<Utc>>,
+}
+
+/// What a batch changes on a printer row: when it last uploaded, and the
+/// identity from its latest configuration (`None`: left as stored).
+#[derive(Debug, Default)]
+struct PrinterTouch {
+    last_upload_at: Option<DateTime<Utc>>,
+    product_number: Option<String>,
+    product_name: Option<String>,
+    firmware_version: Option<String>,
 }
 
 /// Rows per multi-row insert (SQLite allows 32,766 bound values; the widest
@@ -922,18 +932,14 @@ impl Deferred {
         clock.lap("snapshots");
         let printers: Vec<Vec<sea_orm::Value>> = self
             .printers
-            .into_values()
-            .map(|p| {
-                let text = |v: ActiveValue<Option<String>>| match v {
-                    ActiveValue::Set(v) => v.into(),
-                    _ => Option::<String>::None.into(),
-                };
+            .into_iter()
+            .map(|(id, p)| {
                 vec![
-                    p.id.unwrap().into(),
-                    p.last_upload_at.unwrap().into(),
-                    text(p.product_number),
-                    text(p.product_name),
-                    text(p.firmware_version),
+                    id.into(),
+                    p.last_upload_at.into(),
+                    p.product_number.into(),
+                    p.product_name.into(),
+                    p.firmware_version.into(),
                 ]
             })
             .collect();
@@ -1197,8 +1203,15 @@ async fn store_one(
         config_version: u64::try_from(config_version).unwrap_or(0),
     };
 
-    // 6. The ledger row (its id orders everything this upload stores).
-    let ledger = upload::ActiveModel {
+    // 6. The ledger row (its id orders everything this upload stores). Its
+    //    id was reserved with the batch's; the row is written with the
+    //    batch's other rows, before any row that refers to it.
+    let upload_id = batch
+        .upload_ids
+        .pop_front()
+        .ok_or_else(|| DbErr::Custom("more uploads than reserved ledger ids".into()))?;
+    batch.deferred.uploads.push(upload::ActiveModel {
+        id: Set(upload_id),
         envelope_sha256: Set(up.envelope_sha256.clone()),
         sender_kind: Set(kind.clone()),
         sender_id: Set(sender_id.clone()),
@@ -1208,17 +1221,7 @@ async fn store_one(
         received_at: Set(up.received_at),
         size_bytes: Set(i64::try_from(up.size_bytes).unwrap_or(i64::MAX)),
         response: Set(store::to_json(&response)),
-        ..Default::default()
-    };
-    // Its id was reserved with the batch's; the row is written with the
-    // batch's other rows, before any row that refers to it.
-    let upload_id = batch
-        .upload_ids
-        .pop_front()
-        .ok_or_else(|| DbErr::Custom("more uploads than reserved ledger ids".into()))?;
-    let mut ledger = ledger;
-    ledger.id = Set(upload_id);
-    batch.deferred.uploads.push(ledger);
+    });
 
     // 7. Records per accepted printer.
     let thresholds = if accepted_reports.is_empty() {
@@ -1342,19 +1345,12 @@ async fn store_one(
                 ..Default::default()
             });
         }
-        let p = batch
-            .deferred
-            .printers
-            .entry(printer.id)
-            .or_insert_with(|| printer::ActiveModel {
-                id: Set(printer.id),
-                ..Default::default()
-            });
-        p.last_upload_at = Set(Some(up.received_at));
+        let p = batch.deferred.printers.entry(printer.id).or_default();
+        p.last_upload_at = Some(up.received_at);
         if let Some(c) = &report.config {
-            p.product_number = Set(Some(c.product_number.clone()));
-            p.product_name = Set(Some(c.product_name.clone()));
-            p.firmware_version = Set(Some(c.firmware_version.clone()));
+            p.product_number = Some(c.product_number.clone());
+            p.product_name = Some(c.product_name.clone());
+            p.firmware_version = Some(c.firmware_version.clone());
         }
 
         updates.push(PrinterUpdate {

@@ -109,9 +109,8 @@ pub fn postgres_url(url: &str) -> String {
                 || d.parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback())
         }
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
+        _ => false,
     };
     let has_sslmode = parsed.query_pairs().any(|(k, _)| k == "sslmode");
     if !loopback || has_sslmode {
@@ -340,16 +339,10 @@ pub async fn scratch_postgres_database(
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await?;
     // The same server and options (`?sslmode=...`), the new database.
-    let (base, options) = base.split_once('?').unwrap_or((base, ""));
-    let (server, _) = base
-        .rsplit_once('/')
-        .ok_or_else(|| DbErr::Custom(format!("database URL without a path: {base}")))?;
-    let options = if options.is_empty() {
-        String::new()
-    } else {
-        format!("?{options}")
-    };
-    Ok((format!("{server}/{name}{options}"), name))
+    let mut url =
+        url::Url::parse(base).map_err(|e| DbErr::Custom(format!("database URL {base}: {e}")))?;
+    url.set_path(&name);
+    Ok((url.into(), name))
 }
 
 /// Reserve `n` ids of `table`'s auto-increment primary key `id` for rows
@@ -412,8 +405,8 @@ pub async fn reserve_ids(
 /// table.id = v.id`. `cols` are (name, PostgreSQL type, the value to set, or
 /// `None` for the key, which comes first); each row of `rows` holds a value
 /// per column, in that order. An empty `rows` writes nothing.
-pub async fn update_from_values(
-    tx: &DatabaseTransaction,
+pub async fn update_from_values<C: ConnectionTrait>(
+    tx: &C,
     table: &str,
     cols: &[(&str, &str, Option<&str>)],
     rows: Vec<Vec<sea_orm::Value>>,

@@ -439,11 +439,7 @@ async fn upsert_rows<C: ConnectionTrait>(db: &C, rows: &[(Key, Acc)]) -> Result<
         for (k, acc) in chunk {
             let mut values = key_values(k);
             values.extend(acc.measures.columns().iter().map(|(_, v)| Expr::val(i(*v))));
-            values.push(if pg {
-                Expr::val(ink_json(acc))
-            } else {
-                Expr::val(ink_json(acc).to_string())
-            });
+            values.push(Expr::val(ink_json(acc)));
             q.values_panic(values);
         }
         q.on_conflict(adding(&measure_cols, pg));
