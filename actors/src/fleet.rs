@@ -168,6 +168,7 @@ impl Fleet {
                 writer_done: std::sync::Mutex::new(Some(done_rx)),
             }),
         };
+        let db_for_checkpoints = db.clone();
         let writer = Writer::new(db, rx, fleet.clone(), bus, settings.max_batch)
             .with_alert_lane(alert_rx)
             .with_per_printer_metrics(settings.per_printer_metrics);
@@ -181,6 +182,7 @@ impl Fleet {
         });
         // The sweeper holds a weak sender so that it never keeps the writer alive.
         let weak = tx.downgrade();
+        let weak_for_checkpoints = tx.downgrade();
         drop(tx);
         let every = settings.sweep_interval;
         arbiter.spawn(async move {
@@ -206,6 +208,21 @@ impl Fleet {
                 }
             }
         });
+        // SQLite: the WAL is checkpointed here, off the writer's commits.
+        if db_for_checkpoints.backend() == sea_orm::DbBackend::Sqlite {
+            let weak = weak_for_checkpoints;
+            arbiter.spawn(async move {
+                let mut tick = tokio::time::interval(store::CHECKPOINT_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                // Stops when the writer's queue is closed.
+                while weak.upgrade().is_some() {
+                    tick.tick().await;
+                    if let Err(e) = db_for_checkpoints.checkpoint().await {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            });
+        }
         // The arbiter thread lives as long as the System; the handle keeps it addressable.
         std::mem::forget(arbiter);
         std::mem::forget(writer_thread);

@@ -24,8 +24,8 @@ use ppu_protocol::model::{
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -894,21 +894,36 @@ struct PrinterTouch {
 const INSERT_CHUNK: usize = 400;
 
 impl Deferred {
+    /// Write the batch's deferred rows. Their statements are built on a
+    /// blocking thread while this task executes the ones already built:
+    /// building them (rows into SQL and bound values, the rollup fold) took
+    /// as long as the database took to run them, and each waited for the
+    /// other.
     async fn flush<'a>(
-        self,
+        mut self,
         tx: &DatabaseTransaction,
         updates: impl Iterator<Item = &'a PrinterUpdate>,
         clock: &mut StageClock,
     ) -> Result<(), DbErr> {
         let updates: Vec<&PrinterUpdate> = updates.collect();
-        insert_chunked::<upload::Entity, _>(tx, self.uploads).await?;
-        clock.lap("ledger");
-        crate::billing::add_jobs_to_rollups(tx, &self.jobs, &updates).await?;
-        clock.lap("rollups");
-        store::insert_jobs(tx, self.jobs).await?;
-        clock.lap("jobs");
-        insert_chunked::<counter_reading::Entity, _>(tx, self.readings).await?;
-        for (upload_id, printer_id, mut row) in self.anomalies {
+        let meters = crate::billing::rollup::meters_of(&updates);
+        let anomalies = std::mem::take(&mut self.anomalies);
+        let backend = tx.get_database_backend();
+        let (built, mut to_run) = mpsc::unbounded_channel();
+        let builder = tokio::task::spawn_blocking(move || {
+            self.statements(backend, &meters, |stage, stmt| {
+                // The receiver is gone only when a statement failed.
+                built.send((stage, stmt)).is_ok()
+            })
+        });
+        while let Some((stage, stmt)) = to_run.recv().await {
+            tx.execute_raw(stmt).await?;
+            clock.lap(stage);
+        }
+        builder
+            .await
+            .map_err(|e| DbErr::Custom(format!("building the batch's statements: {e}")))??;
+        for (upload_id, printer_id, mut row) in anomalies {
             let reading: Option<i64> = counter_reading::Entity::find()
                 .select_only()
                 .column(counter_reading::Column::Id)
@@ -928,8 +943,56 @@ impl Deferred {
                 .await?;
         }
         clock.lap("readings");
-        insert_chunked::<status_snapshot::Entity, _>(tx, self.snapshots).await?;
-        clock.lap("snapshots");
+        Ok(())
+    }
+
+    /// The batch's statements in the order they run, each handed to `emit`
+    /// with its stage as soon as it is built; stops early when `emit`
+    /// returns false.
+    fn statements(
+        self,
+        backend: DbBackend,
+        meters: &[crate::billing::rollup::RollupMeter],
+        mut emit: impl FnMut(&'static str, Statement) -> bool,
+    ) -> Result<(), DbErr> {
+        let mut all = |stage: &'static str, stmts: Vec<Statement>| {
+            stmts.into_iter().all(|stmt| emit(stage, stmt))
+        };
+        let lock = crate::billing::rollup::close_lock(backend);
+        if !all("ledger", lock.into_iter().collect())
+            || !all(
+                "ledger",
+                store::insert_statements(backend, self.uploads, INSERT_CHUNK),
+            )
+        {
+            return Ok(());
+        }
+        // The job rows before their rollups: the database inserts the first
+        // chunk while the rest, and the rollup fold, are built.
+        let mut rollup_jobs = Vec::with_capacity(self.jobs.len());
+        let mut jobs = self.jobs.into_iter().peekable();
+        while jobs.peek().is_some() {
+            let chunk: Vec<_> = jobs.by_ref().take(store::JOB_INSERT_CHUNK).collect();
+            rollup_jobs.extend(crate::billing::rollup::rollup_jobs_of(&chunk)?);
+            if !all(
+                "jobs",
+                store::insert_statements(backend, chunk, store::JOB_INSERT_CHUNK),
+            ) {
+                return Ok(());
+            }
+        }
+        if !all(
+            "readings",
+            store::insert_statements(backend, self.readings, INSERT_CHUNK),
+        ) || !all(
+            "snapshots",
+            store::insert_statements(backend, self.snapshots, INSERT_CHUNK),
+        ) || !all(
+            "rollups",
+            crate::billing::rollup::statements(backend, &rollup_jobs, meters),
+        ) {
+            return Ok(());
+        }
         let printers: Vec<Vec<sea_orm::Value>> = self
             .printers
             .into_iter()
@@ -943,8 +1006,8 @@ impl Deferred {
                 ]
             })
             .collect();
-        store::update_from_values(
-            tx,
+        let printers = store::update_from_values_statements(
+            backend,
             "printers",
             &[
                 ("id", "bigint", None),
@@ -966,25 +1029,27 @@ impl Deferred {
                 ),
             ],
             printers,
-        )
-        .await?;
-        clock.lap("printers");
+        );
+        if !all("printers", printers) {
+            return Ok(());
+        }
         let credentials = self
             .credentials
             .into_iter()
             .map(|(id, at)| vec![id.into(), at.into()])
             .collect();
-        store::update_from_values(
-            tx,
+        all(
             "credentials",
-            &[
-                ("id", "bigint", None),
-                ("last_used_at", "timestamptz", Some("v.last_used_at")),
-            ],
-            credentials,
-        )
-        .await?;
-        clock.lap("credentials");
+            store::update_from_values_statements(
+                backend,
+                "credentials",
+                &[
+                    ("id", "bigint", None),
+                    ("last_used_at", "timestamptz", Some("v.last_used_at")),
+                ],
+                credentials,
+            ),
+        );
         Ok(())
     }
 }
@@ -1008,19 +1073,6 @@ impl StageClock {
             .record(now.duration_since(self.last).as_secs_f64());
         self.last = now;
     }
-}
-
-async fn insert_chunked<E, A>(tx: &DatabaseTransaction, rows: Vec<A>) -> Result<(), DbErr>
-where
-    E: EntityTrait,
-    A: sea_orm::ActiveModelTrait<Entity = E>,
-{
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<A> = rows.by_ref().take(INSERT_CHUNK).collect();
-        E::insert_many(chunk).exec_without_returning(tx).await?;
-    }
-    Ok(())
 }
 
 /// What [`store_one`] works with besides the transaction.

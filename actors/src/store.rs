@@ -15,7 +15,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database,
     DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    QueryOrder, QueryTrait, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -43,8 +43,8 @@ impl Db {
     /// the file is created when missing.
     pub async fn connect(url: &str) -> Result<Self, DbErr> {
         if url.starts_with("sqlite:") {
-            let write = Database::connect(sqlite_options(url, 1, WRITE_CACHE_KIB)).await?;
-            let read = Database::connect(sqlite_options(url, 4, READ_CACHE_KIB)).await?;
+            let write = Database::connect(sqlite_options(url, 1, Role::Write)).await?;
+            let read = Database::connect(sqlite_options(url, 4, Role::Read)).await?;
             Ok(Self { write, read })
         } else {
             let url = postgres_url(url);
@@ -79,6 +79,32 @@ impl Db {
                 ..TransactionOptions::default()
             })
             .await
+    }
+
+    /// SQLite: copy what the WAL holds into the database file, on a read
+    /// connection, without waiting for (or blocking) the writer
+    /// (`wal_checkpoint(PASSIVE)`). The write connection never checkpoints
+    /// by itself (`wal_autocheckpoint=0`): a checkpoint inside its commit
+    /// made that commit copy and sync the database file while every upload
+    /// of the batch waited. [`crate::fleet::Fleet`] calls this every
+    /// [`CHECKPOINT_EVERY`]; a WAL past [`WAL_RESTART_FRAMES`] (the passive
+    /// checkpoints never caught up, say under readers that never pause) is
+    /// checkpointed with `RESTART`, which waits for the writer and starts the
+    /// WAL over. `None` on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<Option<WalCheckpoint>, DbErr> {
+        if self.backend() != DbBackend::Sqlite {
+            return Ok(None);
+        }
+        let passive = wal_checkpoint(&self.read, "PASSIVE").await?;
+        if passive.log_frames < WAL_RESTART_FRAMES {
+            return Ok(Some(passive));
+        }
+        tracing::warn!(
+            wal_frames = passive.log_frames,
+            checkpointed = passive.checkpointed_frames,
+            "the WAL outgrew its passive checkpoints: restarting it"
+        );
+        wal_checkpoint(&self.read, "RESTART").await.map(Some)
     }
 
     /// Whether the database answers a trivial query within [`PING_TIMEOUT`]
@@ -120,6 +146,39 @@ pub fn postgres_url(url: &str) -> String {
     parsed.into()
 }
 
+/// What a WAL checkpoint reported (SQLite's `PRAGMA wal_checkpoint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalCheckpoint {
+    /// The checkpoint could not finish: a reader or the writer held it back.
+    pub busy: bool,
+    /// Frames in the WAL.
+    pub log_frames: i64,
+    /// Frames of the WAL now in the database file.
+    pub checkpointed_frames: i64,
+}
+
+/// How often the fleet checkpoints a SQLite WAL ([`Db::checkpoint`]).
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// A WAL of more frames (pages; 256 MiB of 4 KiB pages) is checkpointed
+/// with `RESTART` instead of `PASSIVE` ([`Db::checkpoint`]).
+pub const WAL_RESTART_FRAMES: i64 = 65_536;
+
+async fn wal_checkpoint(db: &DatabaseConnection, mode: &str) -> Result<WalCheckpoint, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            format!("PRAGMA wal_checkpoint({mode})"),
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("wal_checkpoint returned no row".into()))?;
+    Ok(WalCheckpoint {
+        busy: row.try_get_by_index::<i64>(0)? != 0,
+        log_frames: row.try_get_by_index(1)?,
+        checkpointed_frames: row.try_get_by_index(2)?,
+    })
+}
+
 /// How long [`Db::ping`] waits for the database.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -129,8 +188,22 @@ pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 const WRITE_CACHE_KIB: i64 = 64 * 1024;
 /// Page cache of each read connection: SQLite's default.
 const READ_CACHE_KIB: i64 = 2 * 1024;
+/// A WAL file left larger than this after the log starts over is truncated
+/// to it.
+const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
-fn sqlite_options(url: &str, connections: u32, cache_kib: i64) -> ConnectOptions {
+/// Which of [`Db`]'s handles a SQLite pool is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Write,
+    Read,
+}
+
+fn sqlite_options(url: &str, connections: u32, role: Role) -> ConnectOptions {
+    let cache_kib = match role {
+        Role::Write => WRITE_CACHE_KIB,
+        Role::Read => READ_CACHE_KIB,
+    };
     let mut opts = ConnectOptions::new(url);
     opts.max_connections(connections)
         .min_connections(1)
@@ -147,6 +220,12 @@ fn sqlite_options(url: &str, connections: u32, cache_kib: i64) -> ConnectOptions
                 .pragma("cache_size", format!("-{cache_kib}"))
                 // Statement journals of multi-row statements stay in memory.
                 .pragma("temp_store", "MEMORY")
+                .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string())
+                // The writer's commits never checkpoint (`Db::checkpoint`).
+                .pragma(
+                    "wal_autocheckpoint",
+                    if role == Role::Write { "0" } else { "1000" },
+                )
         });
     opts
 }
@@ -411,7 +490,19 @@ pub async fn update_from_values<C: ConnectionTrait>(
     cols: &[(&str, &str, Option<&str>)],
     rows: Vec<Vec<sea_orm::Value>>,
 ) -> Result<(), DbErr> {
-    let backend = tx.get_database_backend();
+    for stmt in update_from_values_statements(tx.get_database_backend(), table, cols, rows) {
+        tx.execute_raw(stmt).await?;
+    }
+    Ok(())
+}
+
+/// The statements of [`update_from_values`], built without a connection.
+pub fn update_from_values_statements(
+    backend: DbBackend,
+    table: &str,
+    cols: &[(&str, &str, Option<&str>)],
+    rows: Vec<Vec<sea_orm::Value>>,
+) -> Vec<Statement> {
     let names: Vec<&str> = cols.iter().map(|c| c.0).collect();
     let key = names[0];
     let set: Vec<String> = cols
@@ -420,6 +511,7 @@ pub async fn update_from_values<C: ConnectionTrait>(
         .collect();
     // Well inside SQLite's 32,766 bound values and PostgreSQL's 65,535.
     let per_statement = (30_000 / cols.len()).max(1);
+    let mut out = Vec::new();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<sea_orm::Value>> = rows.by_ref().take(per_statement).collect();
@@ -446,10 +538,11 @@ pub async fn update_from_values<C: ConnectionTrait>(
             tuples = tuples.join(", "),
             set = set.join(", "),
         );
-        tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
+        out.push(json_as_text(Statement::from_sql_and_values(
+            backend, sql, values,
+        )));
     }
-    Ok(())
+    out
 }
 
 /// Insert job rows in chunks that stay under SQLite's bound-parameter limit.
@@ -457,15 +550,48 @@ pub async fn insert_jobs<C: ConnectionTrait>(
     db: &C,
     rows: Vec<job::ActiveModel>,
 ) -> Result<(), DbErr> {
-    const CHUNK: usize = 400;
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
-        job::Entity::insert_many(chunk)
-            .exec_without_returning(db)
-            .await?;
+    for stmt in insert_statements(db.get_database_backend(), rows, JOB_INSERT_CHUNK) {
+        db.execute_raw(stmt).await?;
     }
     Ok(())
+}
+
+/// Job rows per multi-row insert ([`insert_jobs`]).
+pub const JOB_INSERT_CHUNK: usize = 400;
+
+/// Multi-row inserts of `rows`, `chunk` rows per statement, built without a
+/// connection (JSON values already text on SQLite: [`json_as_text`]).
+pub fn insert_statements<A>(backend: DbBackend, rows: Vec<A>, chunk: usize) -> Vec<Statement>
+where
+    A: sea_orm::ActiveModelTrait,
+{
+    let mut out = Vec::with_capacity(rows.len().div_ceil(chunk.max(1)));
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let part: Vec<A> = rows.by_ref().take(chunk.max(1)).collect();
+        out.push(json_as_text(A::Entity::insert_many(part).build(backend)));
+    }
+    out
+}
+
+/// On SQLite, a statement's JSON values bound as the text SQLite stores for
+/// them anyway. Executing a statement clones its values and then serializes
+/// each JSON tree; a string is cloned with one copy. Serializing here, where
+/// the statement is built (on the ingest writer's builder thread), takes that
+/// work off the path every statement waits on. PostgreSQL is left as built:
+/// a `jsonb` column does not take a text parameter.
+pub fn json_as_text(mut stmt: Statement) -> Statement {
+    if stmt.db_backend != DbBackend::Sqlite {
+        return stmt;
+    }
+    if let Some(values) = stmt.values.as_mut() {
+        for v in &mut values.0 {
+            if let sea_orm::Value::Json(json) = v {
+                *v = sea_orm::Value::String(json.as_deref().map(serde_json::Value::to_string));
+            }
+        }
+    }
+    stmt
 }
 
 // ---------------------------------------------------------------------------
@@ -730,6 +856,50 @@ mod tests {
         ] {
             assert_eq!(postgres_url(given), used, "{given}");
         }
+    }
+
+    /// The write connection leaves the WAL to `Db::checkpoint`: a commit
+    /// never checkpoints, and a passive checkpoint then copies everything and
+    /// lets the next write start the WAL over.
+    #[tokio::test]
+    async fn the_wal_is_checkpointed_off_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("wal.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        let sql = |s: &str| Statement::from_string(DbBackend::Sqlite, s.to_owned());
+        db.write
+            .execute_raw(sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+            .await
+            .unwrap();
+        // About 3,000 pages in 30 commits: SQLite's own checkpoint would have
+        // run after 1,000 pages and started the WAL over.
+        for _ in 0..30 {
+            db.write
+                .execute_raw(sql(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) \
+                     INSERT INTO t (v) SELECT hex(randomblob(1000)) FROM n",
+                ))
+                .await
+                .unwrap();
+        }
+        let first = db.checkpoint().await.unwrap().expect("SQLite checkpoints");
+        assert!(first.log_frames > 2_000, "{first:?}");
+        assert_eq!(first.checkpointed_frames, first.log_frames, "{first:?}");
+        assert!(!first.busy, "{first:?}");
+        // Everything was copied, so the next commit writes the WAL from its start.
+        db.write
+            .execute_raw(sql("INSERT INTO t (v) VALUES ('after')"))
+            .await
+            .unwrap();
+        let second = db.checkpoint().await.unwrap().unwrap();
+        assert!(second.log_frames < 10, "{second:?}");
+        let rows: Option<i64> = db
+            .read
+            .query_one_raw(sql("SELECT count(*) FROM t"))
+            .await
+            .unwrap()
+            .map(|r| r.try_get_by_index(0).unwrap());
+        assert_eq!(rows, Some(12_001));
     }
 
     fn row(state: serde_json::Value, packed: Option<Vec<u8>>) -> actor_snapshot::Model {

@@ -272,11 +272,16 @@ pub async fn add_jobs_to_rollups(
     job_rows: &[job::ActiveModel],
     updates: &[&PrinterUpdate],
 ) -> Result<(), DbErr> {
-    let jobs = job_rows
-        .iter()
-        .map(job_of_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let meters: Vec<RollupMeter> = updates
+    let meters = meters_of(updates);
+    for stmt in job_rows_statements(tx.get_database_backend(), job_rows, &meters)? {
+        tx.execute_raw(stmt).await?;
+    }
+    Ok(())
+}
+
+/// The counter deltas of a batch's printer updates, as the rollups take them.
+pub fn meters_of(updates: &[&PrinterUpdate]) -> Vec<RollupMeter> {
+    updates
         .iter()
         .filter(|u| u.counters.is_some() && !u.usage.meter.is_zero())
         .map(|u| RollupMeter {
@@ -284,8 +289,23 @@ pub async fn add_jobs_to_rollups(
             read_at: u.collected_at,
             delta: u.usage.meter.clone(),
         })
-        .collect();
-    add_to_rollups(tx, &jobs, &meters).await
+        .collect()
+}
+
+/// The statements of [`add_jobs_to_rollups`], in the order they must run:
+/// built without a connection, so the ingest writer builds them on another
+/// thread while it executes the batch's earlier statements.
+pub fn job_rows_statements(
+    backend: DbBackend,
+    job_rows: &[job::ActiveModel],
+    meters: &[RollupMeter],
+) -> Result<Vec<Statement>, DbErr> {
+    Ok(statements(backend, &rollup_jobs_of(job_rows)?, meters))
+}
+
+/// What the rollups take of job rows.
+pub fn rollup_jobs_of(job_rows: &[job::ActiveModel]) -> Result<Vec<RollupJob>, DbErr> {
+    job_rows.iter().map(job_of_row).collect()
 }
 
 /// Add jobs and counter deltas to the rollups (see [`add_jobs_to_rollups`]).
@@ -294,20 +314,39 @@ pub async fn add_to_rollups<C: ConnectionTrait>(
     jobs: &[RollupJob],
     meters: &[RollupMeter],
 ) -> Result<(), DbErr> {
-    if jobs.is_empty() && meters.is_empty() {
-        return Ok(());
+    for stmt in statements(db.get_database_backend(), jobs, meters) {
+        db.execute_raw(stmt).await?;
     }
-    if db.get_database_backend() == DbBackend::Postgres {
-        // Closing a period waits until this transaction commits (see billing docs).
-        db.execute_raw(Statement::from_string(
+    Ok(())
+}
+
+/// On PostgreSQL, the shared lock that makes closing a billing period wait
+/// until this transaction commits (see billing docs): a transaction takes it
+/// before it inserts a job or counter reading, so no record with an id below
+/// a closed period's watermarks commits after the close.
+pub fn close_lock(backend: DbBackend) -> Option<Statement> {
+    (backend == DbBackend::Postgres).then(|| {
+        Statement::from_string(
             DbBackend::Postgres,
             format!(
                 "SELECT pg_advisory_xact_lock_shared({})",
                 super::CLOSE_LOCK_KEY
             ),
-        ))
-        .await?;
+        )
+    })
+}
+
+/// The statements of [`add_to_rollups`], in the order they must run, built
+/// without a connection.
+pub fn statements(
+    backend: DbBackend,
+    jobs: &[RollupJob],
+    meters: &[RollupMeter],
+) -> Vec<Statement> {
+    if jobs.is_empty() && meters.is_empty() {
+        return Vec::new();
     }
+    let mut out: Vec<Statement> = close_lock(backend).into_iter().collect();
     let mut fold = Fold::default();
     for j in jobs {
         fold.add(Basis::Jobs, j.printer, j.occurred_at, &j.cell);
@@ -318,7 +357,8 @@ pub async fn add_to_rollups<C: ConnectionTrait>(
         }
     }
     let rows = fold.spread().sorted();
-    upsert_rows(db, &rows).await
+    out.extend(upsert_statements(backend, &rows));
+    out
 }
 
 /// Columns of the key, in insert order.
@@ -417,7 +457,7 @@ fn ink_json(acc: &Acc) -> serde_json::Value {
 
 /// Upsert a batch's rows: each key once, its measures added and its ink
 /// merged by color.
-async fn upsert_rows<C: ConnectionTrait>(db: &C, rows: &[(Key, Acc)]) -> Result<(), DbErr> {
+fn upsert_statements(backend: DbBackend, rows: &[(Key, Acc)]) -> Vec<Statement> {
     let measure_cols: Vec<&'static str> = Measures::default()
         .columns()
         .iter()
@@ -426,7 +466,8 @@ async fn upsert_rows<C: ConnectionTrait>(db: &C, rows: &[(Key, Acc)]) -> Result<
     // Multi-row VALUES on both databases: on PostgreSQL it was faster than
     // the single-parameter `jsonb_to_recordset` form once the connection
     // stopped stalling on large statements (BENCHMARKS.md, session 8).
-    let pg = db.get_database_backend() == DbBackend::Postgres;
+    let pg = backend == DbBackend::Postgres;
+    let mut out = Vec::with_capacity(rows.len().div_ceil(CHUNK));
     for chunk in rows.chunks(CHUNK) {
         let mut q = Query::insert();
         q.into_table(Alias::new(ROLLUPS)).columns(
@@ -443,9 +484,9 @@ async fn upsert_rows<C: ConnectionTrait>(db: &C, rows: &[(Key, Acc)]) -> Result<
             q.values_panic(values);
         }
         q.on_conflict(adding(&measure_cols, pg));
-        db.execute(&q).await?;
+        out.push(crate::store::json_as_text(backend.build(&q)));
     }
-    Ok(())
+    out
 }
 
 // ---------------------------------------------------------------------------

@@ -279,35 +279,46 @@ fn hub_histogram(name: &str) -> Vec<(f64, u64)> {
 }
 
 /// Seconds recorded so far in each stage of the ingest writer
-/// (`ppu_ingest_stage_duration_seconds_sum` by `stage`).
-fn writer_stage_seconds() -> BTreeMap<String, f64> {
+/// (`ppu_ingest_stage_duration_seconds_sum` by `stage`), and the number of
+/// batches committed so far (the `commit` stage's count).
+fn writer_stage_seconds() -> (BTreeMap<String, f64>, u64) {
     let text = ppu_hub::metrics::install().render();
-    let prefix = format!(
-        "{}_sum{{stage=\"",
-        ppu_actors::metrics::INGEST_STAGE_SECONDS
-    );
-    text.lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
+    let name = ppu_actors::metrics::INGEST_STAGE_SECONDS;
+    let sum_prefix = format!("{name}_sum{{stage=\"");
+    let seconds = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(&sum_prefix))
         .filter_map(|l| {
             let (stage, rest) = l.split_once('"')?;
             Some((stage.to_owned(), rest.rsplit(' ').next()?.parse().ok()?))
         })
-        .collect()
+        .collect();
+    let commit_count = format!("{name}_count{{stage=\"commit\"}} ");
+    let batches = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&commit_count)?.trim().parse().ok())
+        .unwrap_or(0);
+    (seconds, batches)
 }
 
 /// The writer's time per stage between two readings of
 /// [`writer_stage_seconds`], as a share of `window` (a sum near 1 means the
-/// writer was busy all the time: it is what limits ingest).
-fn writer_profile(before: &BTreeMap<String, f64>, window: Duration) -> (f64, Value) {
-    let after = writer_stage_seconds();
+/// writer was busy all the time: it is what limits ingest), and the batches
+/// it committed in between.
+fn writer_profile(before: &(BTreeMap<String, f64>, u64), window: Duration) -> (f64, Value, u64) {
+    let (after, batches) = writer_stage_seconds();
     let mut shares = serde_json::Map::new();
     let mut busy = 0.0;
     for (stage, s) in &after {
-        let spent = s - before.get(stage).copied().unwrap_or(0.0);
+        let spent = s - before.0.get(stage).copied().unwrap_or(0.0);
         busy += spent;
         shares.insert(stage.clone(), json!(round(spent / window.as_secs_f64(), 3)));
     }
-    (round(busy / window.as_secs_f64(), 3), Value::Object(shares))
+    (
+        round(busy / window.as_secs_f64(), 3),
+        Value::Object(shares),
+        batches.saturating_sub(before.1),
+    )
 }
 
 /// Observations between two readings of [`hub_histogram`]: their count and
@@ -1051,11 +1062,12 @@ async fn ingest_run(
         let stages_before = writer_stage_seconds();
         let r = run_uploads(rt, &client, hub.url("/api/v1/ingest"), tasks, Some(window)).await?;
         ensure!(r.ok > 0, "no upload stored: {r:?}");
-        let (writer_busy, writer_stages) = writer_profile(&stages_before, r.elapsed);
+        let (writer_busy, writer_stages, batches) = writer_profile(&stages_before, r.elapsed);
+        let per_batch = r.ok as f64 / batches.max(1) as f64;
         let uploads_s = r.per_s(r.ok);
         let jobs_s = r.per_s(r.jobs);
         progress(format!(
-            "{label}/{mix_name}: {uploads_s:.0} uploads/s, {jobs_s:.0} job records/s ({} ok, {} busy, {} errors in {:.1}s); writer busy {writer_busy}: {writer_stages}",
+            "{label}/{mix_name}: {uploads_s:.0} uploads/s, {jobs_s:.0} job records/s ({} ok, {} busy, {} errors in {:.1}s); writer busy {writer_busy}, {batches} batches of {per_batch:.1} uploads: {writer_stages}",
             r.ok,
             r.busy,
             r.errors,
@@ -1087,7 +1099,10 @@ async fn ingest_run(
             "window_s": round(r.elapsed.as_secs_f64(), 2), "concurrency": conc,
             "reports_per_upload": per_upload_reports,
             "mean_envelope_bytes": bytes / n_uploads.max(1),
-            "writer": {"busy_share": writer_busy, "stage_shares": writer_stages},
+            "writer": {
+                "busy_share": writer_busy, "stage_shares": writer_stages,
+                "batches": batches, "mean_uploads_per_batch": round(per_batch, 1),
+            },
         }));
         if let Some((rows_s, rows_per_tx)) = storage {
             emit(json!({
