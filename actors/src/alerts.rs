@@ -342,15 +342,31 @@ async fn record<C: ConnectionTrait>(
     serial: Option<String>,
     at: DateTime<Utc>,
 ) -> Result<AlertEvent, DbErr> {
-    // The stored event leaves its id to the row's id column (one insert,
-    // no update after it): readers take it from there (`stored_event`).
-    let mut event = AlertEvent {
+    let (mut event, stored) = event_row(kind, row, serial, at);
+    let id = alert_event::Entity::insert(stored)
+        .exec(db)
+        .await?
+        .last_insert_id;
+    event.event_id = id;
+    Ok(event)
+}
+
+/// An event of `row` and its `alert_events` row, without an id. The stored
+/// event leaves its id to the row's id column (one insert, no update after
+/// it): readers take it from there (`stored_event`).
+fn event_row(
+    kind: &str,
+    row: &alert::Model,
+    serial: Option<String>,
+    at: DateTime<Utc>,
+) -> (AlertEvent, alert_event::ActiveModel) {
+    let event = AlertEvent {
         event_id: 0,
         kind: kind.to_owned(),
         alert: AlertView::from_row(row, serial),
         at,
     };
-    let id = alert_event::Entity::insert(alert_event::ActiveModel {
+    let stored = alert_event::ActiveModel {
         alert_id: Set(row.id),
         reseller_id: Set(row.reseller_id),
         site_id: Set(row.site_id),
@@ -360,10 +376,23 @@ async fn record<C: ConnectionTrait>(
         event: Set(store::to_json(&event)),
         created_at: Set(at),
         ..Default::default()
-    })
-    .exec(db)
-    .await?
-    .last_insert_id;
+    };
+    (event, stored)
+}
+
+/// Record an event of `row` in `batch`: its id now, its row at the flush.
+async fn record_in<C: ConnectionTrait>(
+    db: &C,
+    batch: &mut AlertBatch,
+    kind: &str,
+    row: &alert::Model,
+    serial: Option<String>,
+    at: DateTime<Utc>,
+) -> Result<AlertEvent, DbErr> {
+    let id = batch.event_ids.next(db, "alert_events").await?;
+    let (mut event, mut stored) = event_row(kind, row, serial, at);
+    stored.id = Set(id);
+    batch.events.push(stored);
     event.event_id = id;
     Ok(event)
 }
@@ -398,20 +427,30 @@ impl OwnerKey {
 ///
 /// The open alerts of an owner are read once per batch (those of many
 /// printers in one query, [`AlertBatch::preload`]) and kept current as the
-/// batch's uploads raise, refresh and clear them. A new alert and every
-/// event are inserted at once (their ids are needed: the event carries
-/// both); the changes to existing rows (a refresh on every upload that
-/// reports the alert again, a severity change, a clear) are written
-/// together, each row once in its final state, by [`AlertBatch::flush`]
-/// just before the commit. A printer reporting five standing alerts costs
-/// no statement per upload for them. Only the writer changes alerts, so
-/// what the batch holds is what the database holds once it is flushed.
+/// batch's uploads raise, refresh and clear them. Nothing is written per
+/// upload: a new alert and every event get their ids from blocks reserved
+/// in the transaction ([`store::IdBlock`]; the event carries both ids), and
+/// [`AlertBatch::flush`] writes the batch's new alerts and events in
+/// multi-row inserts and its changes to existing rows (a refresh on every
+/// upload that reports the alert again, a severity change, a clear) each
+/// row once in its final state, just before the commit. Only the writer
+/// changes alerts, so what the batch holds is what the database holds once
+/// it is flushed.
 #[derive(Debug, Default)]
 pub struct AlertBatch {
     open: HashMap<OwnerKey, Vec<alert::Model>>,
     /// Existing rows changed by the batch, by id, in their final state.
     changed: BTreeMap<i64, alert::Model>,
+    /// Alerts the batch raised, by their reserved ids, in their final state.
+    raised: BTreeMap<i64, alert::Model>,
+    /// Events of the batch, in the order they happened (ids ascending).
+    events: Vec<alert_event::ActiveModel>,
+    alert_ids: store::IdBlock,
+    event_ids: store::IdBlock,
 }
+
+/// Rows per multi-row insert of [`AlertBatch::flush`].
+const INSERT_CHUNK: usize = 400;
 
 /// Printers per query of [`AlertBatch::preload`].
 const PRELOAD_CHUNK: usize = 500;
@@ -468,8 +507,29 @@ impl AlertBatch {
         }
     }
 
-    /// Write every changed row, in its final state, in a few statements.
-    pub async fn flush<C: ConnectionTrait>(self, db: &C) -> Result<(), DbErr> {
+    /// Write the batch's new alerts and events and every changed row, in
+    /// its final state, in a few statements.
+    pub async fn flush<C: ConnectionTrait>(mut self, db: &C) -> Result<(), DbErr> {
+        let backend = db.get_database_backend();
+        // An alert raised and then changed by the batch goes in as it ends.
+        self.changed.retain(|id, m| match self.raised.get_mut(id) {
+            Some(new) => {
+                *new = m.clone();
+                false
+            }
+            None => true,
+        });
+        let raised: Vec<alert::ActiveModel> = self
+            .raised
+            .into_values()
+            .map(|m| alert::ActiveModel::from(m).reset_all())
+            .collect();
+        let inserts = store::insert_statements(backend, raised, INSERT_CHUNK)
+            .into_iter()
+            .chain(store::insert_statements(backend, self.events, INSERT_CHUNK));
+        for stmt in inserts {
+            db.execute_raw(stmt).await?;
+        }
         let rows = self
             .changed
             .into_values()
@@ -512,25 +572,34 @@ async fn insert_raised<C: ConnectionTrait>(
     r: &Raise,
     now: DateTime<Utc>,
 ) -> Result<(alert::Model, AlertEvent), DbErr> {
-    let row = alert::ActiveModel {
-        printer_id: Set(owner.printer_id),
-        collector_id: Set(owner.collector_id),
-        site_id: Set(owner.site_id),
-        reseller_id: Set(owner.reseller_id),
-        code: Set(r.code.clone()),
-        severity: Set(r.severity.as_str().to_owned()),
-        message: Set(r.message.clone()),
-        source: Set(r.source.as_str().to_owned()),
-        state: Set(state::ACTIVE.to_owned()),
-        first_seen: Set(r.seen_at),
-        last_seen: Set(r.seen_at),
-        occurrences: Set(1),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?;
+    let mut row = alert::ActiveModel::from(raised_row(owner, r, 0)).reset_all();
+    row.id = sea_orm::ActiveValue::NotSet;
+    let row = row.insert(db).await?;
     let event = record(db, "raised", &row, owner.serial_number.clone(), now).await?;
     Ok((row, event))
+}
+
+/// A new open alert of `owner` with id `id`.
+fn raised_row(owner: &AlertOwner, r: &Raise, id: i64) -> alert::Model {
+    alert::Model {
+        id,
+        printer_id: owner.printer_id,
+        collector_id: owner.collector_id,
+        site_id: owner.site_id,
+        reseller_id: owner.reseller_id,
+        code: r.code.clone(),
+        severity: r.severity.as_str().to_owned(),
+        message: r.message.clone(),
+        source: r.source.as_str().to_owned(),
+        state: state::ACTIVE.to_owned(),
+        first_seen: r.seen_at,
+        last_seen: r.seen_at,
+        occurrences: 1,
+        acknowledged_by: None,
+        acknowledged_at: None,
+        cleared_by: None,
+        cleared_at: None,
+    }
 }
 
 async fn clear_row<C: ConnectionTrait>(
@@ -594,15 +663,18 @@ pub async fn apply<C: ConnectionTrait>(
         match refreshed {
             Some((row, severity_changed)) => {
                 if severity_changed {
-                    events
-                        .push(record(db, "updated", &row, owner.serial_number.clone(), now).await?);
+                    let serial = owner.serial_number.clone();
+                    events.push(record_in(db, batch, "updated", &row, serial, now).await?);
                 }
                 batch.changed.insert(row.id, row);
             }
             None => {
-                let (row, event) = insert_raised(db, owner, r, now).await?;
-                batch.open_of(db, key).await?.push(row);
-                events.push(event);
+                let id = batch.alert_ids.next(db, "alerts").await?;
+                let row = raised_row(owner, r, id);
+                let serial = owner.serial_number.clone();
+                events.push(record_in(db, batch, "raised", &row, serial, now).await?);
+                batch.open_of(db, key).await?.push(row.clone());
+                batch.raised.insert(id, row);
             }
         }
     }
@@ -615,7 +687,8 @@ pub async fn apply<C: ConnectionTrait>(
         state::CLEARED.clone_into(&mut a.state);
         a.cleared_by = Some("auto".to_owned());
         a.cleared_at = Some(now);
-        events.push(record(db, "cleared", &a, owner.serial_number.clone(), now).await?);
+        let serial = owner.serial_number.clone();
+        events.push(record_in(db, batch, "cleared", &a, serial, now).await?);
         batch.changed.insert(a.id, a);
     }
     Ok(events)

@@ -431,8 +431,8 @@ pub async fn scratch_postgres_database(
 /// writers; unused ids are gaps, as after any rollback). SQLite has one
 /// writer and the transaction holds its write lock (`Db::begin_write`), so
 /// the ids after the highest one ever given are free until it commits.
-pub async fn reserve_ids(
-    tx: &DatabaseTransaction,
+pub async fn reserve_ids<C: ConnectionTrait>(
+    tx: &C,
     table: &str,
     n: usize,
 ) -> Result<std::collections::VecDeque<i64>, DbErr> {
@@ -477,6 +477,41 @@ pub async fn reserve_ids(
         }
     };
     Ok(ids.into())
+}
+
+/// Ids of one table handed out one at a time inside one write transaction,
+/// reserved in blocks of [`IdBlock::SIZE`] with [`reserve_ids`]. On SQLite
+/// the ids after the first block are counted on in memory: the rows of the
+/// first are not inserted yet, so the table would give the same ids again.
+/// On PostgreSQL every block comes from the sequence, and ids a batch did
+/// not use are left as a gap, as a rolled-back insert leaves one.
+#[derive(Debug, Default)]
+pub struct IdBlock {
+    ids: std::collections::VecDeque<i64>,
+    last: Option<i64>,
+}
+
+impl IdBlock {
+    /// Ids per reservation.
+    pub const SIZE: usize = 32;
+
+    /// The next id of `table`.
+    pub async fn next<C: ConnectionTrait>(&mut self, tx: &C, table: &str) -> Result<i64, DbErr> {
+        if self.ids.is_empty() {
+            self.ids = match (tx.get_database_backend(), self.last) {
+                (DbBackend::Sqlite, Some(last)) => {
+                    (1..=Self::SIZE as i64).map(|k| last + k).collect()
+                }
+                _ => reserve_ids(tx, table, Self::SIZE).await?,
+            };
+        }
+        let id = self
+            .ids
+            .pop_front()
+            .ok_or_else(|| DbErr::Custom(format!("no id reserved for {table}")))?;
+        self.last = Some(id);
+        Ok(id)
+    }
 }
 
 /// Update many rows of `table` by id in a few statements:
