@@ -937,6 +937,44 @@ mod tests {
         assert_eq!(rows, Some(12_001));
     }
 
+    /// Inside one transaction an `IdBlock` never hands out an id twice, also
+    /// past its first block on SQLite, where the table cannot tell.
+    #[tokio::test]
+    async fn id_blocks_hand_out_each_id_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("ids.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        let sql = |s: &str| Statement::from_string(DbBackend::Sqlite, s.to_owned());
+        db.write
+            .execute_raw(sql(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT)",
+            ))
+            .await
+            .unwrap();
+        db.write
+            .execute_raw(sql("INSERT INTO t (v) VALUES ('a'), ('b'), ('c')"))
+            .await
+            .unwrap();
+        let tx = db.begin_write().await.unwrap();
+        let mut block = IdBlock::default();
+        let mut ids = Vec::new();
+        for _ in 0..(IdBlock::SIZE * 2 + 5) {
+            ids.push(block.next(&tx, "t").await.unwrap());
+        }
+        let expected: Vec<i64> = (4..4 + ids.len() as i64).collect();
+        assert_eq!(ids, expected);
+        for id in &ids {
+            tx.execute_raw(sql(&format!("INSERT INTO t (id, v) VALUES ({id}, 'x')")))
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        // The next transaction starts after what the last one inserted.
+        let tx = db.begin_write().await.unwrap();
+        let next = IdBlock::default().next(&tx, "t").await.unwrap();
+        assert_eq!(next, 4 + ids.len() as i64);
+    }
+
     fn row(state: serde_json::Value, packed: Option<Vec<u8>>) -> actor_snapshot::Model {
         actor_snapshot::Model {
             kind: "printer".into(),
