@@ -1055,23 +1055,39 @@ impl Deferred {
 }
 
 /// Times the stages of a batch into [`crate::metrics::INGEST_STAGE_SECONDS`]:
-/// each lap records the time since the previous one under its stage name.
+/// each lap adds the time since the previous one to its stage, and each
+/// stage is recorded once, when the clock is dropped (a stage of several
+/// statements laps once per statement).
 struct StageClock {
     last: std::time::Instant,
+    spent: Vec<(&'static str, f64)>,
 }
 
 impl StageClock {
     fn start() -> Self {
         Self {
             last: std::time::Instant::now(),
+            spent: Vec::new(),
         }
     }
 
     fn lap(&mut self, stage: &'static str) {
         let now = std::time::Instant::now();
-        metrics::histogram!(crate::metrics::INGEST_STAGE_SECONDS, "stage" => stage)
-            .record(now.duration_since(self.last).as_secs_f64());
+        let secs = now.duration_since(self.last).as_secs_f64();
         self.last = now;
+        match self.spent.iter_mut().find(|(s, _)| *s == stage) {
+            Some((_, total)) => *total += secs,
+            None => self.spent.push((stage, secs)),
+        }
+    }
+}
+
+impl Drop for StageClock {
+    fn drop(&mut self) {
+        for (stage, secs) in self.spent.drain(..) {
+            metrics::histogram!(crate::metrics::INGEST_STAGE_SECONDS, "stage" => stage)
+                .record(secs);
+        }
     }
 }
 
@@ -1536,9 +1552,7 @@ mod tests {
         use ppu_entities::{alert, alert_event};
         use ppu_protocol::model::{DeviceAlert, Severity};
 
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = Db::connect(&url).await.unwrap();
+        let (_dir, db) = crate::store::tests::scratch_sqlite().await;
         ppu_migration::Migrator::up(&db.write, None).await.unwrap();
         let first = upload_for(&db, "BATCH-1").await;
         let t0 = Utc::now();
@@ -1693,9 +1707,7 @@ mod tests {
         use ppu_entities::alert;
         use ppu_protocol::model::{DeviceAlert, Severity};
 
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = Db::connect(&url).await.unwrap();
+        let (_dir, db) = crate::store::tests::scratch_sqlite().await;
         ppu_migration::Migrator::up(&db.write, None).await.unwrap();
         let mut up = upload_for(&db, "AGAIN-1").await;
         let at = Utc::now();
@@ -1726,9 +1738,7 @@ mod tests {
     /// and dispatches its records; the sender's repeat is a duplicate.
     #[actix_rt::test]
     async fn a_commit_reported_failed_that_happened_still_reaches_the_actors() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = Db::connect(&url).await.unwrap();
+        let (_dir, db) = crate::store::tests::scratch_sqlite().await;
         ppu_migration::Migrator::up(&db.write, None).await.unwrap();
         let upload = upload_for(&db, "DOUBT-1").await;
         let recorder = Recorder::default();

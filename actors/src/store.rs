@@ -211,7 +211,8 @@ fn sqlite_options(url: &str, connections: u32, role: Role) -> ConnectOptions {
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |o| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-            o.create_if_missing(true)
+            let o = o
+                .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 // FULL: a commit is on disk before the hub acknowledges an upload.
                 .synchronous(SqliteSynchronous::Full)
@@ -220,12 +221,12 @@ fn sqlite_options(url: &str, connections: u32, role: Role) -> ConnectOptions {
                 .pragma("cache_size", format!("-{cache_kib}"))
                 // Statement journals of multi-row statements stay in memory.
                 .pragma("temp_store", "MEMORY")
-                .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string())
+                .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string());
+            match role {
                 // The writer's commits never checkpoint (`Db::checkpoint`).
-                .pragma(
-                    "wal_autocheckpoint",
-                    if role == Role::Write { "0" } else { "1000" },
-                )
+                Role::Write => o.pragma("wal_autocheckpoint", "0"),
+                Role::Read => o,
+            }
         });
     opts
 }
@@ -857,7 +858,7 @@ pub async fn max_upload_id<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::printer::PrinterState;
     use ppu_protocol::model::{LifetimeCounters, PrinterStatus};
@@ -893,14 +894,21 @@ mod tests {
         }
     }
 
+    /// A fresh SQLite database in a temporary directory (kept while the
+    /// directory lives), opened as the hub opens it.
+    pub(crate) async fn scratch_sqlite() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        (dir, db)
+    }
+
     /// The write connection leaves the WAL to `Db::checkpoint`: a commit
     /// never checkpoints, and a passive checkpoint then copies everything and
     /// lets the next write start the WAL over.
     #[tokio::test]
     async fn the_wal_is_checkpointed_off_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("wal.db").display());
-        let db = Db::connect(&url).await.unwrap();
+        let (_dir, db) = scratch_sqlite().await;
         let sql = |s: &str| Statement::from_string(DbBackend::Sqlite, s.to_owned());
         db.write
             .execute_raw(sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
@@ -941,9 +949,7 @@ mod tests {
     /// past its first block on SQLite, where the table cannot tell.
     #[tokio::test]
     async fn id_blocks_hand_out_each_id_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("ids.db").display());
-        let db = Db::connect(&url).await.unwrap();
+        let (_dir, db) = scratch_sqlite().await;
         let sql = |s: &str| Statement::from_string(DbBackend::Sqlite, s.to_owned());
         db.write
             .execute_raw(sql(

@@ -272,11 +272,7 @@ pub async fn add_jobs_to_rollups(
     job_rows: &[job::ActiveModel],
     updates: &[&PrinterUpdate],
 ) -> Result<(), DbErr> {
-    let meters = meters_of(updates);
-    for stmt in job_rows_statements(tx.get_database_backend(), job_rows, &meters)? {
-        tx.execute_raw(stmt).await?;
-    }
-    Ok(())
+    add_to_rollups(tx, &rollup_jobs_of(job_rows)?, &meters_of(updates)).await
 }
 
 /// The counter deltas of a batch's printer updates, as the rollups take them.
@@ -292,17 +288,6 @@ pub fn meters_of(updates: &[&PrinterUpdate]) -> Vec<RollupMeter> {
         .collect()
 }
 
-/// The statements of [`add_jobs_to_rollups`], in the order they must run:
-/// built without a connection, so the ingest writer builds them on another
-/// thread while it executes the batch's earlier statements.
-pub fn job_rows_statements(
-    backend: DbBackend,
-    job_rows: &[job::ActiveModel],
-    meters: &[RollupMeter],
-) -> Result<Vec<Statement>, DbErr> {
-    Ok(statements(backend, &rollup_jobs_of(job_rows)?, meters))
-}
-
 /// What the rollups take of job rows.
 pub fn rollup_jobs_of(job_rows: &[job::ActiveModel]) -> Result<Vec<RollupJob>, DbErr> {
     job_rows.iter().map(job_of_row).collect()
@@ -314,7 +299,12 @@ pub async fn add_to_rollups<C: ConnectionTrait>(
     jobs: &[RollupJob],
     meters: &[RollupMeter],
 ) -> Result<(), DbErr> {
-    for stmt in statements(db.get_database_backend(), jobs, meters) {
+    let backend = db.get_database_backend();
+    let upserts = statements(backend, jobs, meters);
+    if upserts.is_empty() {
+        return Ok(());
+    }
+    for stmt in close_lock(backend).into_iter().chain(upserts) {
         db.execute_raw(stmt).await?;
     }
     Ok(())
@@ -336,8 +326,9 @@ pub fn close_lock(backend: DbBackend) -> Option<Statement> {
     })
 }
 
-/// The statements of [`add_to_rollups`], in the order they must run, built
-/// without a connection.
+/// The upserts of [`add_to_rollups`], built without a connection (the
+/// ingest writer builds them on another thread). They must run after
+/// [`close_lock`], which the caller takes.
 pub fn statements(
     backend: DbBackend,
     jobs: &[RollupJob],
@@ -346,7 +337,6 @@ pub fn statements(
     if jobs.is_empty() && meters.is_empty() {
         return Vec::new();
     }
-    let mut out: Vec<Statement> = close_lock(backend).into_iter().collect();
     let mut fold = Fold::default();
     for j in jobs {
         fold.add(Basis::Jobs, j.printer, j.occurred_at, &j.cell);
@@ -356,9 +346,7 @@ pub fn statements(
             fold.add(Basis::Meter, m.printer, m.read_at, &cell);
         }
     }
-    let rows = fold.spread().sorted();
-    out.extend(upsert_statements(backend, &rows));
-    out
+    upsert_statements(backend, &fold.spread().sorted())
 }
 
 /// Columns of the key, in insert order.
